@@ -1,0 +1,41 @@
+# tumor-detect: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+export TUMOR_DETECT_HOME ?= $(CURDIR)
+
+.PHONY: install demo test test-fast test-slow sync-check lint bench clean help
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip check
+	touch $@
+
+install: $(STAMP)  ## create .venv if missing and install the project with dev tools
+
+demo: install  ## run the main job on the bundled real sample
+	$(BIN)/tumor-detect demo
+
+sync-check: install  ## notebooks and library in sync; nbdev_clean leaves notebooks unchanged
+	@before="$$(git status --porcelain)"; $(BIN)/nbdev_export; $(BIN)/nbdev_clean; \
+	after="$$(git status --porcelain)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean changed the tree:"; \
+	  diff <(echo "$$before") <(echo "$$after"); git diff --stat; exit 1; fi; echo "notebooks and library in sync"
+
+test-fast: install  ## notebooks (fast flags) and pytest
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/pytest -q tests
+
+test: sync-check test-fast  ## every check CI runs
+
+test-slow: install  ## slow cells too: real-data runs, full sweeps
+	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
+
+clean:  ## remove caches and generated docs (keeps .venv, data/, runs/)
+	rm -rf _docs _proc nbs/_proc .pytest_cache .ruff_cache
