@@ -5,16 +5,17 @@
 # %% auto #0
 __all__ = ['class_id', 'box_from_mask', 'PhantomCase', 'phantom_case', 'phantom_slice', 'draw_boxes', 'make_phantom_dataset']
 
-# %% ../nbs/02_phantom.ipynb #012c092e
-import hashlib, math
+# %% ../nbs/02_phantom.ipynb #06cf1de1
+import math
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+from fastcore.meta import delegates
 from PIL import Image
 from scipy import ndimage
-from .core import CLASSES, lazy
+from .core import CLASSES
 
-# %% ../nbs/02_phantom.ipynb #4075ee61
+# %% ../nbs/02_phantom.ipynb #364e7d62
 def class_id(cls:int|str|None # 0/1/2, a name from `CLASSES`, or None for no tumor
             ) -> int|None:
     "Class id of `cls`; raises a `ValueError` naming the valid classes for anything else."
@@ -24,7 +25,7 @@ def class_id(cls:int|str|None # 0/1/2, a name from `CLASSES`, or None for no tum
     valid = ', '.join(f'{i}={n!r}' for i, n in enumerate(CLASSES))
     raise ValueError(f'unknown tumor class {cls!r}: use one of {valid}, or None for a tumor-free slice')
 
-# %% ../nbs/02_phantom.ipynb #0382121b
+# %% ../nbs/02_phantom.ipynb #19dab413
 _SKULL_OUT, _SKULL_IN, _BRAIN = 0.955, 0.895, 0.875   # elliptic radii of skull outer/inner surface and brain edge
 
 @dataclass
@@ -34,38 +35,52 @@ class _Head:
     @property
     def rho(self): return np.sqrt((self.u/self.ax)**2 + (self.v/self.ay)**2)
 
-# %% ../nbs/02_phantom.ipynb #9ebad42a
+# %% ../nbs/02_phantom.ipynb #db774a6c
 def _head(rng, size:int) -> _Head:
     "A head ellipse with a slightly jittered centre and shape."
     c = (size - 1)/2 + rng.uniform(-0.02, 0.02, 2)*size
     y, x = np.mgrid[:size, :size].astype(np.float32)
     return _Head((x - c[0])/(size/2), (y - c[1])/(size/2), rng.uniform(0.70, 0.76), rng.uniform(0.86, 0.92))
 
-# %% ../nbs/02_phantom.ipynb #0450954c
+# %% ../nbs/02_phantom.ipynb #5046364b
 def _smooth_noise(rng, size:int, sigma:float) -> np.ndarray:
     "Zero-mean, unit-std Gaussian random field with correlation length `sigma` pixels."
-    f = ndimage.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), sigma, mode='wrap')
+    k = max(1, int(sigma/2))                                   # filter on a k-times coarser grid, then upsample
+    n = size if k == 1 else (size - 1)//k + 2
+    f = ndimage.gaussian_filter(rng.standard_normal((n, n), dtype=np.float32), sigma/k, mode='wrap')
+    if k > 1:                                                  # separable linear interpolation
+        i = np.arange(size); i0, a = i//k, (i % k).astype(np.float32)/k
+        f = f[i0]*(1 - a[:, None]) + f[i0 + 1]*a[:, None]
+        f = f[:, i0]*(1 - a) + f[:, i0 + 1]*a
     return (f - f.mean())/(f.std() + 1e-8)
 
-# %% ../nbs/02_phantom.ipynb #91aa41fe
+# %% ../nbs/02_phantom.ipynb #5e76dfad
+def _window(h:_Head, cu, cv, r) -> tuple:
+    "Slices of the pixel rows and columns within `r` head units of (`cu`, `cv`)."
+    cols, rows = np.nonzero(np.abs(h.u[0] - cu) <= r)[0], np.nonzero(np.abs(h.v[:, 0] - cv) <= r)[0]
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+# %% ../nbs/02_phantom.ipynb #d9986216
 def _ellipse(h:_Head, cu, cv, ru, rv, angle=0.0) -> np.ndarray:
     "Mask of a (rotated) ellipse in head units."
     ca, sa = math.cos(angle), math.sin(angle)
-    du, dv = h.u - cu, h.v - cv
-    return ((du*ca + dv*sa)/ru)**2 + ((-du*sa + dv*ca)/rv)**2 <= 1
+    w = _window(h, cu, cv, max(ru, rv)); du, dv = h.u[w] - cu, h.v[w] - cv
+    mask = np.zeros(h.u.shape, bool)
+    mask[w] = ((du*ca + dv*sa)/ru)**2 + ((-du*sa + dv*ca)/rv)**2 <= 1
+    return mask
 
-# %% ../nbs/02_phantom.ipynb #3b4a7660
-def _anatomy(rng, h:_Head, size:int) -> tuple[np.ndarray, dict]:
+# %% ../nbs/02_phantom.ipynb #9d10510f
+def _anatomy(rng, tex, h:_Head, size:int) -> tuple[np.ndarray, dict]:
     "Tumor-free head on [0,1]: scalp, bright skull ring, CSF rim, cortex, white matter, ventricles."
-    rho, tex = h.rho, _smooth_noise(rng, size, size/40)
+    rho, tx = h.rho, _smooth_noise(tex, size, size/40)
     img = np.zeros((size, size), np.float32)
     img[rho <= 1] = 0.32                                        # scalp
     skull = (rho > _SKULL_IN) & (rho <= _SKULL_OUT)
-    img[skull] = 0.78 + 0.05*tex[skull]                         # marrow-bright skull ring
-    img[(rho <= _SKULL_IN)] = 0.10                              # CSF between skull and brain
+    img[skull] = 0.78 + 0.05*tx[skull]                         # marrow-bright skull ring
+    img[rho <= _SKULL_IN] = 0.10                                # CSF between skull and brain
     brain = rho <= _BRAIN
     wm = np.clip((_BRAIN - rho)/0.12, 0, 1)                     # cortex -> white matter ramp
-    img[brain] = (0.40 + 0.10*wm + 0.035*tex)[brain]
+    img[brain] = (0.40 + 0.10*wm + 0.035*tx)[brain]
     vent = np.zeros_like(brain)
     for s in (-1, 1):
         vent |= _ellipse(h, s*rng.uniform(0.07, 0.10), rng.uniform(-0.12, -0.04), rng.uniform(0.04, 0.06),
@@ -73,69 +88,84 @@ def _anatomy(rng, h:_Head, size:int) -> tuple[np.ndarray, dict]:
     img[vent] = 0.12
     return img, dict(brain=brain, skull=skull, intracranial=rho <= _SKULL_IN, ventricles=vent)
 
-# %% ../nbs/02_phantom.ipynb #6b5cea9a
-def _glioma(rng, h:_Head, img, m, contrast:float) -> np.ndarray:
+# %% ../nbs/02_phantom.ipynb #6b1e677b
+def _glioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     "Irregular intra-axial mass, usually ring-enhancing around a dark necrotic core, with dark edema around it."
-    r0 = rng.uniform(0.10, 0.19)
-    k = np.arange(2, 6)[:, None, None]; amp = rng.uniform(0, 0.12, 4)[:, None, None]; ph = rng.uniform(0, 2*np.pi, 4)[:, None, None]
-    reach = (_BRAIN - 0.08) - r0*(1 + amp.sum())/min(h.ax, h.ay)   # keep the whole mass inside the brain
+    r0, amp, ph = rng.uniform(0.10, 0.19), rng.uniform(0, 0.12, 4), rng.uniform(0, 2*np.pi, 4)
+    rmax = r0*(1 + amp.sum())
+    reach = (_BRAIN - 0.08) - rmax/min(h.ax, h.ay)             # keep the whole mass inside the brain
     t, rr = rng.uniform(0, 2*np.pi), max(reach, 0)*math.sqrt(rng.uniform(0.1, 1))
     cu, cv = rr*h.ax*math.cos(t), rr*h.ay*math.sin(t)
-    d, th = np.hypot(h.u - cu, h.v - cv), np.arctan2(h.v - cv, h.u - cu)
-    rad = r0*(1 + (amp*np.cos(k*th + ph)).sum(0))
-    q = d/rad                                                  # 1 on the tumor edge
-    mask = (q <= 1) & m['brain']
-    edema = (q > 1) & (q <= 1.6) & m['brain']
-    img[edema] -= 0.07*contrast
+    w = _window(h, cu, cv, 1.7*rmax); du, dv = h.u[w] - cu, h.v[w] - cv
+    th = np.arctan2(dv, du)
+    q = np.hypot(du, dv)/(r0*(1 + sum(a*np.cos(k*th + p) for k, a, p in zip(range(2, 6), amp, ph))))  # 1 on the edge
+    mask = np.zeros(img.shape, bool); mask[w] = (q <= 1) & m['brain'][w]
+    sub = img[w]                                               # a view: painting it paints img
+    sub[(q > 1) & (q <= 1.6) & m['brain'][w]] -= 0.07*contrast  # edema
     if rng.uniform() < 0.75: val = np.where(q < rng.uniform(0.45, 0.7), 0.18, 0.85)   # necrotic core, bright rim
-    else: val = 0.68 + 0.10*_smooth_noise(rng, img.shape[0], 3)                      # solid, heterogeneous
-    img[mask] = (img + contrast*(val - img))[mask]
+    else: val = 0.68 + 0.10*_smooth_noise(tex, img.shape[0], 3)[w]                   # solid, heterogeneous
+    mw = mask[w]; sub[mw] += contrast*(val - sub)[mw]
     return mask
 
-# %% ../nbs/02_phantom.ipynb #61bbb1c8
-def _meningioma(rng, h:_Head, img, m, contrast:float) -> np.ndarray:
-    "Rounded extra-axial dural-based mass: a disc centred just outside the inner skull, clipped to the cranium."
-    r = rng.uniform(0.10, 0.18)
+# %% ../nbs/02_phantom.ipynb #34c30f43
+def _meningioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
+    "Rounded extra-axial dural-based mass: a disc centred near the inner skull surface, clipped to the cranium."
+    r = rng.uniform(0.11, 0.20)
     t = rng.uniform(-np.pi - 0.5, 0.5)                         # convexity: upper and lateral
     bu, bv = _SKULL_IN*h.ax*math.cos(t), _SKULL_IN*h.ay*math.sin(t)   # point on the inner skull surface
     nu, nv = math.cos(t)/h.ax, math.sin(t)/h.ay; nn = math.hypot(nu, nv)
-    off = rng.uniform(0.15, 0.45)*r                            # centre inside the bone -> broad dural base
-    mask = (np.hypot(h.u - bu - off*nu/nn, h.v - bv - off*nv/nn) <= r) & m['intracranial']
-    img[mask] = (img + contrast*(0.86 - img))[mask]
+    off = rng.uniform(-0.45, 0.05)*r                           # centre just inside the dura: a broad-based dome
+    cu, cv = bu + off*nu/nn, bv + off*nv/nn
+    w = _window(h, cu, cv, r)
+    mask = np.zeros(img.shape, bool)
+    mask[w] = (np.hypot(h.u[w] - cu, h.v[w] - cv) <= r) & m['intracranial'][w]
+    img[mask] = (img + contrast*(0.85 - img))[mask]
     return mask
 
-# %% ../nbs/02_phantom.ipynb #6f380ce3
-def _pituitary(rng, h:_Head, img, m, contrast:float) -> np.ndarray:
+# %% ../nbs/02_phantom.ipynb #ba12f45b
+def _pituitary(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     "Small midline mass over the sella, in the lower-central brain."
-    ru = rng.uniform(0.045, 0.08)
+    ru = max(rng.uniform(0.045, 0.08), 3/img.shape[0])         # >= 1.5 px even on tiny images
     mask = _ellipse(h, rng.normal(0, 0.012), rng.uniform(0.34, 0.40)*h.ay, ru, ru*rng.uniform(0.7, 1.0))
     img[mask] = (img + contrast*(0.80 - img))[mask]
     return mask
 
 _PAINTERS = (_glioma, _meningioma, _pituitary)
 
-# %% ../nbs/02_phantom.ipynb #01f2ccdb
+# %% ../nbs/02_phantom.ipynb #1f460a68
 def box_from_mask(mask:np.ndarray, # boolean HxW lesion mask
                   cls:int          # class id to put in front
                  ) -> tuple:
     "Exact normalised YOLO box `(cls, cx, cy, w, h)` enclosing every pixel of `mask`."
     ys, xs = np.nonzero(mask)
+    if not len(xs): raise ValueError('empty lesion mask: nothing to box (is the image too small for the lesion?)')
     H, W = mask.shape
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1   # pixel edges
-    return (cls, (x0 + x1)/2/W, (y0 + y1)/2/H, (x1 - x0)/W, (y1 - y0)/H)
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1   # pixel edges
+    return (int(cls), (x0 + x1)/2/W, (y0 + y1)/2/H, (x1 - x0)/W, (y1 - y0)/H)
 
-# %% ../nbs/02_phantom.ipynb #c436fc22
+# %% ../nbs/02_phantom.ipynb #7ec89346
 @dataclass
 class PhantomCase:
     "A rendered phantom with its masks: what `phantom_slice` returns plus the ground truth behind it."
     img:np.ndarray; boxes:list; lesion:np.ndarray; brain:np.ndarray; skull:np.ndarray; intracranial:np.ndarray
 
-# %% ../nbs/02_phantom.ipynb #0ef48106
+# %% ../nbs/02_phantom.ipynb #afad0a6d
 def _check_args(seed, size):
+    "Reject seeds numpy cannot use and images too small to hold a head."
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f'seed must be an int >= 0, got {seed!r}')
     if not isinstance(size, (int, np.integer)) or size < 32: raise ValueError(f'size must be an int >= 32 pixels, got {size!r}')
 
-# %% ../nbs/02_phantom.ipynb #d5380e24
+# %% ../nbs/02_phantom.ipynb #c209ea69
+def _acquire(img, h:_Head, tex, noise:float, bias:float) -> np.ndarray:
+    "Scanner effects on the ideal image: partial volume blur, bias field, Rician noise, 8-bit quantisation."
+    img = ndimage.gaussian_filter(img, 0.6)
+    g = tex.uniform(-1, 1, 3).astype(np.float32)
+    img *= 1 + np.float32(bias)*(g[0]*h.u + g[1]*h.v + g[2]*(h.u**2 + h.v**2 - 0.4))   # coil sensitivity
+    n = tex.standard_normal((2, *img.shape), dtype=np.float32)*np.float32(0.025*noise)
+    img = np.hypot(img + n[0], n[1])                           # magnitude of complex Gaussian noise
+    return (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8)
+
+# %% ../nbs/02_phantom.ipynb #7095ec92
 def phantom_case(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a tumor-free slice
                  seed:int=0,       # random seed; same arguments -> same pixels
                  size:int=256,     # image side in pixels
@@ -145,30 +175,25 @@ def phantom_case(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a 
                 ) -> PhantomCase:
     "Render a phantom slice and keep its lesion, brain, skull and intracranial masks."
     cid = class_id(cls); _check_args(seed, size)
-    rng = np.random.default_rng([int(seed), 0 if cid is None else cid + 1, int(size)])
+    rng, tex = (np.random.default_rng([int(seed), 0 if cid is None else cid + 1, i]) for i in (0, 1))
     h = _head(rng, size)
-    img, m = _anatomy(rng, h, size)
-    lesion = _PAINTERS[cid](rng, h, img, m, contrast) if cid is not None else np.zeros((size, size), bool)
-    img = ndimage.gaussian_filter(img, 0.6)                    # partial-volume softening
-    g = rng.uniform(-1, 1, 2)
-    img = img*(1 + bias*(g[0]*h.u + g[1]*h.v + 0.5*_smooth_noise(rng, size, size/6)))
-    s = 0.025*noise
-    img = np.hypot(img + s*rng.standard_normal(img.shape), s*rng.standard_normal(img.shape))   # Rician magnitude
-    img = (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8)
+    img, m = _anatomy(rng, tex, h, size)
+    lesion = _PAINTERS[cid](rng, tex, h, img, m, contrast) if cid is not None else np.zeros((size, size), bool)
     boxes = [box_from_mask(lesion, cid)] if cid is not None else []
-    return PhantomCase(img, boxes, lesion, m['brain'], m['skull'], m['intracranial'])
+    return PhantomCase(_acquire(img, h, tex, noise, bias), boxes, lesion, m['brain'], m['skull'], m['intracranial'])
 
-# %% ../nbs/02_phantom.ipynb #5dcdfe1a
+# %% ../nbs/02_phantom.ipynb #425a2f1e
+@delegates(phantom_case)
 def phantom_slice(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a tumor-free slice
                   seed:int=0,       # random seed; same arguments -> same pixels
                   size:int=256,     # image side in pixels
-                  **kwargs          # rendering knobs of `phantom_case`: contrast, noise, bias
+                  **kwargs          # rendering knobs, see `phantom_case`
                  ) -> tuple[np.ndarray, list[tuple]]:
     "Synthetic uint8 axial T1-contrast slice with one lesion of class `cls`, and its exact YOLO boxes."
     c = phantom_case(cls, seed, size, **kwargs)
     return c.img, c.boxes
 
-# %% ../nbs/02_phantom.ipynb #3fd6a0e9
+# %% ../nbs/02_phantom.ipynb #8628539d
 def draw_boxes(ax, img:np.ndarray, boxes:list, title:str=''):
     "Show `img` on matplotlib axes `ax` with its normalised YOLO `boxes` drawn and labelled."
     from matplotlib.patches import Rectangle
@@ -178,11 +203,11 @@ def draw_boxes(ax, img:np.ndarray, boxes:list, title:str=''):
         ax.add_patch(Rectangle(((cx - w/2)*W - 0.5, (cy - h/2)*H - 0.5), w*W, h*H, fill=False, ec='lime', lw=1))
         ax.text((cx - w/2)*W, (cy - h/2)*H - 3, CLASSES[int(c)], color='lime', fontsize=7)
 
-# %% ../nbs/02_phantom.ipynb #f21ee86a
+# %% ../nbs/02_phantom.ipynb #8e656b69
 def _write_label(path:Path, boxes:list):
     path.write_text(''.join(f'{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n' for c, cx, cy, w, h in boxes))
 
-# %% ../nbs/02_phantom.ipynb #ae83ed4e
+# %% ../nbs/02_phantom.ipynb #89d47ac3
 def _data_yaml(dest:Path) -> Path:
     "Write `data.yaml` with paths relative to itself (no `path:` key, so ultralytics resolves them from the yaml)."
     names = '\n'.join(f'  {i}: {n}' for i, n in enumerate(CLASSES))
@@ -190,8 +215,8 @@ def _data_yaml(dest:Path) -> Path:
     p.write_text(f'names:\n{names}\nnc: {len(CLASSES)}\ntrain: train/images\nval: valid/images\n')
     return p
 
-# %% ../nbs/02_phantom.ipynb #6ba6b445
-def make_phantom_dataset(dest:str|Path,  # folder to write the dataset into (created)
+# %% ../nbs/02_phantom.ipynb #84ad1f58
+def make_phantom_dataset(dest:str,      # folder to write the dataset into (created)
                          n_train:int=30, # tumor slices in train, classes balanced
                          n_val:int=15,   # tumor slices in valid, classes balanced
                          size:int=256,   # image side in pixels
@@ -207,6 +232,6 @@ def make_phantom_dataset(dest:str|Path,  # folder to write the dataset into (cre
             for old in d.glob('phantom_*'): old.unlink()       # no stale slices from an earlier call
         for i in range(n + n_negative):
             img, boxes = phantom_slice(i % len(CLASSES) if i < n else None, seed*1_000_003 + k, size)
-            Image.fromarray(img).save(im_dir/f'phantom_{k:04d}.png', optimize=False)
+            Image.fromarray(img).save(im_dir/f'phantom_{k:04d}.png', compress_level=1)
             _write_label(lb_dir/f'phantom_{k:04d}.txt', boxes); k += 1
     return _data_yaml(dest)
