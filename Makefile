@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export TUMOR_DETECT_HOME ?= $(CURDIR)
 
-.PHONY: install demo test test-fast test-slow sync-check lint bench clean help
+.PHONY: install demo test test-fast test-slow sync-check lint docs readme bench clean help
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -32,7 +32,7 @@ test-fast: install  ## notebooks (fast flags) and pytest
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/pytest -q tests
 
-test: sync-check test-fast  ## every check CI runs
+test: sync-check lint test-fast docs  ## every check CI runs
 
 test-slow: install  ## slow cells too: real-data runs, full sweeps
 	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
