@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'main', 'demo']
 
-# %% ../nbs/10_cli.ipynb #f8d5a195
+# %% ../nbs/10_cli.ipynb #9cf90af3
 import importlib, sys, time
 from pathlib import Path
 from .core import project_root, sample_dir
 
-# %% ../nbs/10_cli.ipynb #44a959ce
+# %% ../nbs/10_cli.ipynb #9f9fa181
 COMMANDS = {
     'demo':           'tumor_detect.cli:demo',
     'data import':    'tumor_detect.data:import_export',
@@ -22,7 +22,7 @@ COMMANDS = {
     'data sample':    'tumor_detect.data:bundle_sample',
 }
 
-# %% ../nbs/10_cli.ipynb #f925746e
+# %% ../nbs/10_cli.ipynb #ff18b518
 def _resolve(spec:str):
     mod, fn = spec.split(':')
     return getattr(importlib.import_module(mod), fn)
@@ -35,7 +35,7 @@ def _resolve_doc(spec:str) -> str:
     try: return (_resolve(spec).__doc__ or '').strip().splitlines()[0]
     except Exception as e: return f'(unavailable: {type(e).__name__})'
 
-# %% ../nbs/10_cli.ipynb #d86a289c
+# %% ../nbs/10_cli.ipynb #1fc2fee6
 def _report(res):
     "Print a command's result: objects print themselves, dicts as aligned key: value lines."
     if res is None or isinstance(res, (bool, int)): return
@@ -58,7 +58,7 @@ def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` 
     _report(res)
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
-# %% ../nbs/10_cli.ipynb #5f71e65c
+# %% ../nbs/10_cli.ipynb #69a47303
 def demo(out:str='', # where the imported sample goes; `<project>/data/sample` when empty
         ) -> dict:
     "The main job on the embedded default: import the bundled real sample, validate it, print report and stats."

@@ -6,15 +6,15 @@
 __all__ = ['CLASSES', 'package_dir', 'sample_dir', 'project_root', 'yolo_config_dir', 'offline_defaults', 'setup_env', 'lazy',
            'NetworkBlocked', 'no_network']
 
-# %% ../nbs/00_core.ipynb #c9d77af0
+# %% ../nbs/00_core.ipynb #f5c0a959
 import contextlib, importlib, ipaddress, os, shutil, socket
 from importlib.util import find_spec
 from pathlib import Path
 
-# %% ../nbs/00_core.ipynb #40205466
+# %% ../nbs/00_core.ipynb #24e13f04
 CLASSES = ('glioma', 'meningioma', 'pituitary')
 
-# %% ../nbs/00_core.ipynb #24c8d22d
+# %% ../nbs/00_core.ipynb #ee5f3438
 def package_dir() -> Path:
     "Folder of the installed `tumor_detect` package (bundled sample and assets live here)."
     return Path(find_spec('tumor_detect').origin).resolve().parent
@@ -23,7 +23,7 @@ def sample_dir() -> Path:
     "The bundled real sample, as downloaded (polygon labels, Windows paths in `data.yaml`)."
     return package_dir()/'sample'/'brain-tumor-sample'
 
-# %% ../nbs/00_core.ipynb #605509fe
+# %% ../nbs/00_core.ipynb #a207418e
 def project_root() -> Path:
     "The project folder: `$TUMOR_DETECT_HOME`, else the source checkout holding the package, else the cwd."
     if env := os.environ.get('TUMOR_DETECT_HOME'): return Path(env).expanduser().resolve()
@@ -31,7 +31,7 @@ def project_root() -> Path:
     if (pkg_parent/'settings.ini').exists(): return pkg_parent
     return Path.cwd().resolve()
 
-# %% ../nbs/00_core.ipynb #6d81247b
+# %% ../nbs/00_core.ipynb #a9920ac4
 def _font_source() -> Path|None:
     "A TrueType font that ships with matplotlib, found without importing matplotlib."
     spec = find_spec('matplotlib')
@@ -39,7 +39,7 @@ def _font_source() -> Path|None:
     f = Path(list(spec.submodule_search_locations)[0])/'mpl-data'/'fonts'/'ttf'/'DejaVuSans.ttf'
     return f if f.exists() else None
 
-# %% ../nbs/00_core.ipynb #b40a5268
+# %% ../nbs/00_core.ipynb #c5fdcc45
 def yolo_config_dir(root:Path|None=None # project folder; `project_root()` when None
                    ) -> Path:
     "Project-local ultralytics config folder, holding the fonts ultralytics would otherwise download."
@@ -51,7 +51,7 @@ def yolo_config_dir(root:Path|None=None # project folder; `project_root()` when 
         if src and not (fonts/name).exists(): shutil.copyfile(src, fonts/name)
     return d
 
-# %% ../nbs/00_core.ipynb #7881989b
+# %% ../nbs/00_core.ipynb #3f8ee982
 def offline_defaults(root:Path|None=None # project folder; `project_root()` when None
                     ) -> dict:
     "Environment defaults that keep ultralytics, Gradio, Evidently and W&B off the network."
@@ -61,7 +61,7 @@ def offline_defaults(root:Path|None=None # project folder; `project_root()` when
     if not os.environ.get('WANDB_API_KEY'): d['WANDB_MODE'] = 'offline'
     return d
 
-# %% ../nbs/00_core.ipynb #4385ce17
+# %% ../nbs/00_core.ipynb #b971d378
 def setup_env(environ:dict|None=None, # environment to fill; `os.environ` when None
               root:Path|None=None # project folder; `project_root()` when None
              ) -> dict:
@@ -71,10 +71,10 @@ def setup_env(environ:dict|None=None, # environment to fill; `os.environ` when N
     environ.update(applied)
     return applied
 
-# %% ../nbs/00_core.ipynb #5380492d
+# %% ../nbs/00_core.ipynb #c92b753d
 setup_env()
 
-# %% ../nbs/00_core.ipynb #bc6cdbda
+# %% ../nbs/00_core.ipynb #0e93c94a
 def lazy(name:str # module to import, e.g. 'ultralytics'
         ):
     "Import `name` on first use, after the offline-safe environment is in place."
@@ -88,7 +88,7 @@ def _quiet_ultralytics():
     from ultralytics.utils import SETTINGS
     if SETTINGS.get('sync'): SETTINGS.update(sync=False)
 
-# %% ../nbs/00_core.ipynb #c0a9d473
+# %% ../nbs/00_core.ipynb #0c21056c
 def _is_loopback(host) -> bool:
     if host in ('localhost', '', None): return True
     try: return ipaddress.ip_address(str(host).split('%')[0]).is_loopback
@@ -97,7 +97,7 @@ def _is_loopback(host) -> bool:
 class NetworkBlocked(OSError):
     "Raised when code under `no_network` tries to reach a non-loopback host."
 
-# %% ../nbs/00_core.ipynb #66044357
+# %% ../nbs/00_core.ipynb #406c5728
 @contextlib.contextmanager
 def no_network(attempts:list|None=None # if given, blocked attempts are appended here
               ):

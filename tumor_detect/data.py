@@ -8,7 +8,7 @@ __all__ = ['IMG_EXTS', 'SPLITS', 'MANIFEST_COLS', 'DEFAULT_REMOTE', 'polygon_to_
            'check_dataset', 'quarantine', 'check', 'leakage_audit', 'slice_groups', 'resplit', 'dataset_stats',
            'plot_stats', 'stats', 'leakage', 'dvc', 'dvc_track', 'bundle_sample']
 
-# %% ../nbs/01_data.ipynb #25880ac1
+# %% ../nbs/01_data.ipynb #b05cf3c5
 import csv, hashlib, json, os, re, shutil, subprocess, sys, time, uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -18,11 +18,11 @@ import yaml
 from PIL import Image
 from .core import CLASSES, project_root
 
-# %% ../nbs/01_data.ipynb #e5552a6e
+# %% ../nbs/01_data.ipynb #1ed3547d
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 SPLITS = {'train': 'train', 'val': 'valid', 'valid': 'valid', 'test': 'test'}  # data.yaml key -> folder
 
-# %% ../nbs/01_data.ipynb #8b7bef82
+# %% ../nbs/01_data.ipynb #b2a07724
 def polygon_to_box(coords:list # normalised x1 y1 x2 y2 ... of one polygon
                   ) -> tuple:
     "The enclosing box `(cx, cy, w, h)` of a polygon: min/max of its vertices, as ultralytics derives it."
@@ -30,7 +30,7 @@ def polygon_to_box(coords:list # normalised x1 y1 x2 y2 ... of one polygon
     x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
     return (x0+x1)/2, (y0+y1)/2, x1-x0, y1-y0
 
-# %% ../nbs/01_data.ipynb #cbadb9d8
+# %% ../nbs/01_data.ipynb #4787c930
 def convert_line(line:str # one label line: `cls cx cy w h` or `cls x1 y1 x2 y2 ...`
                 ) -> tuple:
     "Normalise one label line to `cls cx cy w h`; returns `(new_line, None)` or `(original_line, error)`."
@@ -42,7 +42,7 @@ def convert_line(line:str # one label line: `cls cx cy w h` or `cls x1 y1 x2 y2 
     else: return line.strip(), f'{len(parts)} fields: expected 5 (box) or an odd number >= 7 (polygon)'
     return f"{cls} {' '.join(f'{v:.6f}' for v in box)}", None
 
-# %% ../nbs/01_data.ipynb #76bf61fa
+# %% ../nbs/01_data.ipynb #66dc0df4
 def find_splits(src:Path # root of a YOLO export (holds data.yaml)
                ) -> dict:
     "Map each split listed in `data.yaml` (or present on disk) to its images folder, or None when absent."
@@ -68,7 +68,7 @@ def _read_yaml(p:Path) -> dict:
     if not isinstance(d, dict) or 'names' not in d: raise ValueError(f'{p}: no `names:` list of classes; add one')
     return d
 
-# %% ../nbs/01_data.ipynb #cbccd51e
+# %% ../nbs/01_data.ipynb #81ffcee2
 def sha256(p:Path, # file to hash
            chunk:int=1<<20) -> str:
     "Hex sha256 of a file."
@@ -82,7 +82,7 @@ def _figshare_id(name:str) -> str:
     m = re.match(r'(\d+)_', name)
     return m.group(1) if m else ''
 
-# %% ../nbs/01_data.ipynb #2a989971
+# %% ../nbs/01_data.ipynb #75db8091
 MANIFEST_COLS = ['split', 'file', 'sha256', 'width', 'height', 'bytes', 'n_labels', 'classes',
                  'source_label_sha256', 'figshare_id']
 
@@ -104,7 +104,7 @@ class ImportResult:
                 f'{self.missing_splits or "none"}; unreadable label lines kept for check: {self.label_errors}; '
                 f'{self.seconds:.1f}s')
 
-# %% ../nbs/01_data.ipynb #de2ff51b
+# %% ../nbs/01_data.ipynb #3c5a777c
 def _import_split(src_imgs:Path, out:Path, split:str, names:list) -> tuple:
     "Copy one split's images, convert its labels, return manifest rows and the number of bad label lines."
     (out/split/'images').mkdir(parents=True); (out/split/'labels').mkdir(parents=True)
@@ -131,7 +131,7 @@ def _import_split(src_imgs:Path, out:Path, split:str, names:list) -> tuple:
         if not (out/split/'labels'/lbl.name).exists(): shutil.copyfile(lbl, out/split/'labels'/lbl.name)
     return rows, bad
 
-# %% ../nbs/01_data.ipynb #f99d567f
+# %% ../nbs/01_data.ipynb #bc866c19
 def _write_manifest(rows:list, p:Path):
     with open(p, 'w', newline='') as f:
         w = csv.DictWriter(f, MANIFEST_COLS, lineterminator='\n'); w.writeheader(); w.writerows(rows)
@@ -143,7 +143,7 @@ def read_manifest(root:Path # a normalised dataset folder
     if not p.exists(): raise FileNotFoundError(f'{p}: missing; run `tumor-detect data import SRC {root}` first')
     with open(p, newline='') as f: return list(csv.DictReader(f))
 
-# %% ../nbs/01_data.ipynb #4eb201ef
+# %% ../nbs/01_data.ipynb #cdb39cca
 def _provenance(src:Path, cfg_text:str, splits:dict) -> dict:
     src_md = src/'SOURCE.md'
     return dict(source=str(src.resolve()), imported_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
@@ -152,7 +152,7 @@ def _provenance(src:Path, cfg_text:str, splits:dict) -> dict:
                 labels='YOLO boxes `cls cx cy w h` (normalised); polygons converted to their min/max box',
                 tool='tumor_detect.data.import_export')
 
-# %% ../nbs/01_data.ipynb #bc690b33
+# %% ../nbs/01_data.ipynb #4d1bb94e
 def import_export(src:str, # folder of a YOLO export as downloaded (with data.yaml)
                   dest:str, # where the normalised dataset goes, e.g. data/brain-tumor
                  ) -> ImportResult:
@@ -180,7 +180,7 @@ def import_export(src:str, # folder of a YOLO export as downloaded (with data.ya
     per_split = dict(Counter(r['split'] for r in rows))
     return ImportResult(dest, len(rows), per_split, [k for k,v in splits.items() if not v], bad, changed, time.time()-t0)
 
-# %% ../nbs/01_data.ipynb #275a2007
+# %% ../nbs/01_data.ipynb #adb05076
 def _same_dataset(a:Path, b:Path) -> bool:
     return all((a/f).exists() and (b/f).exists() and (a/f).read_bytes() == (b/f).read_bytes()
                for f in ('manifest.csv', 'data.yaml'))
@@ -194,7 +194,7 @@ def _swap_in(tmp:Path, dest:Path) -> bool:
     if old.exists(): shutil.rmtree(old)
     return True
 
-# %% ../nbs/01_data.ipynb #a14b162c
+# %% ../nbs/01_data.ipynb #aefce7b9
 @dataclass
 class Finding:
     "One defect, tied to the file it is in."
@@ -204,7 +204,7 @@ class Finding:
     detail: str
     severity: str = 'error'   # error: training would learn something wrong; warning: look at it
 
-# %% ../nbs/01_data.ipynb #d2f60bf4
+# %% ../nbs/01_data.ipynb #d5df4bf2
 @dataclass
 class CheckReport:
     "All findings of `check_dataset`, plus what was checked."
@@ -230,7 +230,7 @@ class CheckReport:
         if len(shown) < len(self.findings): shown.append(f'  ... {len(self.findings)-len(shown)} more warnings (see --json)')
         return '\n'.join(lines + shown)
 
-# %% ../nbs/01_data.ipynb #95b98ad6
+# %% ../nbs/01_data.ipynb #a440a784
 def _check_label(split:str, rel:str, text:str, nc:int, min_side:float) -> list:
     out = []
     for i, line in enumerate(l for l in text.splitlines() if l.strip()):
@@ -246,7 +246,7 @@ def _check_label(split:str, rel:str, text:str, nc:int, min_side:float) -> list:
             out.append(Finding(split, rel, 'coords_out_of_range', f'{where}: box leaves [0,1]'))
     return out
 
-# %% ../nbs/01_data.ipynb #7626e8c2
+# %% ../nbs/01_data.ipynb #dbeec4ee
 def image_hashes(paths:list # image files
                 ) -> tuple:
     "Load each image fully once: returns 64-bit perceptual hashes (uint8 bits, N x 64) and the unreadable files."
@@ -262,7 +262,7 @@ def hamming(a:np.ndarray, b:np.ndarray) -> np.ndarray:
     "Pairwise Hamming distances between two sets of bit hashes."
     return (a[:, None, :] != b[None, :, :]).sum(-1, dtype=np.int16) if len(a) and len(b) else np.zeros((len(a), len(b)), np.int16)
 
-# %% ../nbs/01_data.ipynb #787dd986
+# %% ../nbs/01_data.ipynb #294049a7
 def _neighbour_label_mismatch(rows:list) -> list:
     "Slices whose class differs from both figshare-index neighbours when those two agree (same patient series)."
     by_id = sorted(((int(r['figshare_id']), r) for r in rows if r['figshare_id'] and r['classes'] and ' ' not in r['classes']),
@@ -274,7 +274,7 @@ def _neighbour_label_mismatch(rows:list) -> list:
                                f"labelled {r['classes']} but neighbouring slices {ia} and {ib} are {a['classes']}", 'warning'))
     return out
 
-# %% ../nbs/01_data.ipynb #71f7aaad
+# %% ../nbs/01_data.ipynb #ad36f5db
 def _pairs(D:np.ndarray, thr:int, same:bool) -> list:
     i, j = np.nonzero(np.triu(D <= thr, 1) if same else D <= thr)
     return list(zip(i.tolist(), j.tolist()))
@@ -295,7 +295,7 @@ def _duplicate_findings(rows:list, bits:np.ndarray, near:int) -> list:
             out.append(Finding(b['split'], b['file'], 'label_conflict', f"{b['classes']} vs {a['classes']} on near-identical {a['file']}"))
     return out
 
-# %% ../nbs/01_data.ipynb #5d8d7fc6
+# %% ../nbs/01_data.ipynb #83fbc0c0
 def check_dataset(root:str, # a normalised dataset (output of `import_export`)
                   min_side:float=0.02, # boxes whose short side is below this fraction of the image are tiny
                   near:int=4, # max perceptual-hash distance for a near-duplicate
@@ -323,7 +323,7 @@ def check_dataset(root:str, # a normalised dataset (output of `import_export`)
     findings += _neighbour_label_mismatch(rows)
     return CheckReport(root, len(rows), n_labels, findings, time.time()-t0)
 
-# %% ../nbs/01_data.ipynb #adb6ce64
+# %% ../nbs/01_data.ipynb #56f994e7
 def _break_dataset(root:Path):
     "Plant one of each defect in a copy of a dataset (used to test `check_dataset`)."
     imgs = sorted((root/'train'/'images').iterdir())
@@ -338,7 +338,7 @@ def _break_dataset(root:Path):
     rows.append({**r, 'split': 'valid', 'file': f'valid/images/{imgs[3].name}'})
     _write_manifest(rows, root/'manifest.csv')
 
-# %% ../nbs/01_data.ipynb #6f2ff64c
+# %% ../nbs/01_data.ipynb #b388a0ac
 def quarantine(report:CheckReport, # findings of `check_dataset`
                kinds:tuple=('unreadable_image', 'image_without_label', 'malformed_line', 'class_out_of_range',
                             'coords_out_of_range', 'degenerate_box', 'tiny_box', 'label_without_image', 'exact_duplicate',
@@ -362,7 +362,7 @@ def quarantine(report:CheckReport, # findings of `check_dataset`
     _write_manifest([r for r in rows if r['file'] not in moved], root/'manifest.csv')
     return q
 
-# %% ../nbs/01_data.ipynb #00d29469
+# %% ../nbs/01_data.ipynb #e2107351
 def check(root:str, # a normalised dataset (output of `tumor-detect data import`)
           strict:bool=False, # exit with status 1 when any error-level defect is found
           quarantine_defects:bool=False, # move defective files into `<root>/_quarantine/` (never deleted)
@@ -374,7 +374,7 @@ def check(root:str, # a normalised dataset (output of `tumor-detect data import`
     if quarantine_defects: print(f'quarantined into {quarantine(rep)}')
     return int(strict and bool(rep.errors()))
 
-# %% ../nbs/01_data.ipynb #f8d49d61
+# %% ../nbs/01_data.ipynb #87c2820a
 def leakage_audit(root:str, # a normalised dataset
                   near:int=8, # perceptual-hash distance under which two slices count as twins
                   train:str='train', val:str='valid') -> dict:
@@ -392,7 +392,7 @@ def leakage_audit(root:str, # a normalised dataset
                 val_leaky=int(either.sum()), leaky_fraction=round(float(either.mean()) if len(va) else 0., 4),
                 min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
 
-# %% ../nbs/01_data.ipynb #33d926ab
+# %% ../nbs/01_data.ipynb #a2a800b6
 def slice_groups(rows:list, bits:np.ndarray, near:int=8, max_gap:int=1) -> np.ndarray:
     "Group id per slice: connected components of hash twins and same-class adjacent figshare indices."
     from scipy.sparse import coo_matrix
@@ -405,7 +405,7 @@ def slice_groups(rows:list, bits:np.ndarray, near:int=8, max_gap:int=1) -> np.nd
     g = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(rows),)*2)
     return connected_components(g, directed=False)[1]
 
-# %% ../nbs/01_data.ipynb #42b59538
+# %% ../nbs/01_data.ipynb #75eba660
 def resplit(root:str, # a normalised dataset
             dest:str, # where the re-split dataset goes
             val_frac:float=0.2, # share of groups (by slices) for validation
@@ -437,7 +437,7 @@ def resplit(root:str, # a normalised dataset
         if tmp.exists(): shutil.rmtree(tmp)
     return dict(n_groups=int(groups.max()+1), n_train=len(rows)-len(va), n_val=len(va), dest=str(dest))
 
-# %% ../nbs/01_data.ipynb #a3e14b13
+# %% ../nbs/01_data.ipynb #9814fa99
 def dataset_stats(root:str # a normalised dataset
                  ) -> dict:
     "Class counts per split, box size/position, and image intensity summaries, as pandas tables."
@@ -462,7 +462,7 @@ def dataset_stats(root:str # a normalised dataset
     size = bx.groupby('class')[['w', 'h', 'area', 'cx', 'cy']].describe().round(3)
     return dict(counts=counts, boxes=bx, box_summary=size, intensity=it)
 
-# %% ../nbs/01_data.ipynb #d607483d
+# %% ../nbs/01_data.ipynb #2c725111
 def plot_stats(stats:dict, # output of `dataset_stats`
               ):
     "Box size and position per class, and class counts per split."
@@ -475,7 +475,7 @@ def plot_stats(stats:dict, # output of `dataset_stats`
     ax[2].set(title='box centres', xlim=(0, 1), ylim=(1, 0)); ax[2].set_aspect('equal')
     fig.tight_layout(); return fig
 
-# %% ../nbs/01_data.ipynb #97254912
+# %% ../nbs/01_data.ipynb #b96f88d5
 def stats(root:str # a normalised dataset
          ) -> str:
     "Class counts per split, box size summary and intensity summary, as text."
@@ -488,7 +488,7 @@ def leakage(root:str, # a normalised dataset
     "Leakage audit of a dataset's train/valid split (see `leakage_audit`)."
     a = leakage_audit(root, near); a.pop('min_distance'); return a
 
-# %% ../nbs/01_data.ipynb #26701998
+# %% ../nbs/01_data.ipynb #781f6d10
 DEFAULT_REMOTE = 'gs://tumor-detect-data/dvcstore'   # the one place the GCS bucket is named (also .dvc/config)
 
 def dvc(*args, # arguments to the `dvc` command line
@@ -501,7 +501,7 @@ def dvc(*args, # arguments to the `dvc` command line
     if r.returncode: raise RuntimeError(f"dvc {' '.join(map(str, args))} failed in {cwd or os.getcwd()}:\n{r.stderr or r.stdout}")
     return r.stdout
 
-# %% ../nbs/01_data.ipynb #67024356
+# %% ../nbs/01_data.ipynb #88ee1d5c
 def dvc_track(path:str='data', # folder to version (the normalised datasets)
               repo:str|None=None, # repository root; `project_root()` when None
               remote:str|None=None, # remote URL; `DEFAULT_REMOTE` (GCS) when None
@@ -514,7 +514,7 @@ def dvc_track(path:str='data', # folder to version (the normalised datasets)
     dvc('add', '-q', path, cwd=repo)
     return repo/f'{Path(path).name}.dvc'
 
-# %% ../nbs/01_data.ipynb #41e8b7a0
+# %% ../nbs/01_data.ipynb #6201d5fc
 def bundle_sample(src:str, # the full export as downloaded
                   dest:str, # e.g. tumor_detect/sample/brain-tumor-sample
                   per_class:int=10, # slices per class and split
