@@ -1,7 +1,7 @@
 """Write README.md from nbs/index.ipynb (what `nbdev_readme` does with Quarto, which is not installable everywhere):
 markdown cells in order, Quarto callout divs as blockquotes, links into nbs/ made relative to the repo root.
 `--check` exits 1 when README.md is stale."""
-import json, re, sys
+import json, os, re, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ def render() -> str:
             lines.append(('> ' + line) if in_div and line else line)
         out.append('\n'.join(lines))
     text = '\n\n'.join(out) + '\n'
-    return re.sub(r'\]\((?!https?:|#|/)([^)]+)\)', lambda m: f'](nbs/{m.group(1)})', text)
+XX
 
 if __name__ == '__main__':
     new = render(); readme = root/'README.md'

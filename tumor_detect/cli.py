@@ -20,6 +20,11 @@ COMMANDS = {
     'data resplit':   'tumor_detect.data:resplit',
     'data track':     'tumor_detect.data:dvc_track',
     'data sample':    'tumor_detect.data:bundle_sample',
+    'phantom':        'tumor_detect.phantom:make_phantom_dataset',
+    'train':          'tumor_detect.train:train',
+    'tune':           'tumor_detect.train:tune',
+    'eval':           'tumor_detect.evaluate:eval_cli',
+    'card':           'tumor_detect.evaluate:card_cli',
 }
 
 # %% ../nbs/10_cli.ipynb #ff18b518
@@ -36,9 +41,9 @@ def _resolve_doc(spec:str) -> str:
     except Exception as e: return f'(unavailable: {type(e).__name__})'
 
 # %% ../nbs/10_cli.ipynb #1fc2fee6
-def _report(res):
-    "Print a command's result: objects print themselves, dicts as aligned key: value lines."
-    if res is None or isinstance(res, (bool, int)): return
+def _report(res, fn=None):
+    "Print a command's result: objects print themselves, dicts as key: value lines; `*_cli` functions print their own."
+    if res is None or isinstance(res, (bool, int)) or getattr(fn, '__name__', '').endswith('_cli'): return
     if isinstance(res, dict): print('\n'.join(f'{k}: {v}' for k, v in res.items()))
     else: print(res)
 
@@ -55,7 +60,7 @@ def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` 
     args = anno_parser(fn, prog=f'tumor-detect {key}').parse_args(argv[len(key.split()):])
     kw = {k: v for k, v in vars(args).items() if k not in ('pdb', 'xtra')}   # anno_parser's own extras
     res = fn(**kw)
-    _report(res)
+    _report(res, fn)
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
 # %% ../nbs/10_cli.ipynb #69a47303

@@ -393,11 +393,19 @@ def leakage_audit(root:str, # a normalised dataset
                 min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
 
 # %% ../nbs/01_data.ipynb #a2a800b6
-def slice_groups(rows:list, bits:np.ndarray, near:int=8, max_gap:int=1) -> np.ndarray:
+def slice_groups(rows:list, # manifest rows
+                 bits:np.ndarray, # perceptual hashes of those rows (`image_hashes`)
+                 near:int=8, # hash distance that links two slices
+                 max_gap:int=1, # figshare indices this close, with the same class, are one series
+                 window:int=30, # hash links only between slices whose figshare indices are this close (when known)
+                ) -> np.ndarray:
     "Group id per slice: connected components of hash twins and same-class adjacent figshare indices."
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     D = hamming(bits, bits); i, j = np.nonzero(np.triu(D <= near, 1))
+    fid = np.array([int(r['figshare_id']) if r['figshare_id'] else -10**9 for r in rows])
+    local = (np.abs(fid[i] - fid[j]) <= window) | (fid[i] < 0) | (fid[j] < 0)
+    i, j = i[local], j[local]
     ids = {int(r['figshare_id']): k for k, r in enumerate(rows) if r['figshare_id']}
     adj = [(ids[a], ids[a+d]) for a in ids for d in range(1, max_gap+1)
            if a+d in ids and rows[ids[a]]['classes'] == rows[ids[a+d]]['classes']]
@@ -409,12 +417,14 @@ def slice_groups(rows:list, bits:np.ndarray, near:int=8, max_gap:int=1) -> np.nd
 def resplit(root:str, # a normalised dataset
             dest:str, # where the re-split dataset goes
             val_frac:float=0.2, # share of groups (by slices) for validation
-            seed:int=0, near:int=8, max_gap:int=1) -> dict:
+            seed:int=0, # seed of the group shuffle
+            near:int=8, max_gap:int=1, window:int=30, # grouping, see `slice_groups`
+           ) -> dict:
     "Write a leakage-aware re-split of `root`: slice groups never straddle train and valid."
     root, dest = Path(root), Path(dest)
     rows = read_manifest(root)
     bits, _ = image_hashes([root/r['file'] for r in rows])
-    groups = slice_groups(rows, bits, near, max_gap)
+    groups = slice_groups(rows, bits, near, max_gap, window)
     from sklearn.model_selection import StratifiedGroupKFold
     y = [r['classes'] or 'none' for r in rows]
     k = max(2, round(1/val_frac))
