@@ -17,7 +17,7 @@ def render() -> str:
             lines.append(('> ' + line) if in_div and line else line)
         out.append('\n'.join(lines))
     text = '\n\n'.join(out) + '\n'
-XX
+    return re.sub(r'\]\((?!https?:|#|/)([^)]+)\)', lambda m: f"]({os.path.normpath('nbs/' + m.group(1))})", text)
 
 if __name__ == '__main__':
     new = render(); readme = root/'README.md'
