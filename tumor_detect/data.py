@@ -485,7 +485,7 @@ def plot_stats(stats:dict, # output of `dataset_stats`
     ax[2].set(title='box centres', xlim=(0, 1), ylim=(1, 0)); ax[2].set_aspect('equal')
     fig.tight_layout(); return fig
 
-# %% ../nbs/01_data.ipynb #b96f88d5
+# %% ../nbs/01_data.ipynb #781f6d10
 def stats(root:str # a normalised dataset
          ) -> str:
     "Class counts per split, box size summary and intensity summary, as text."
@@ -498,7 +498,7 @@ def leakage(root:str, # a normalised dataset
     "Leakage audit of a dataset's train/valid split (see `leakage_audit`)."
     a = leakage_audit(root, near); a.pop('min_distance'); return a
 
-# %% ../nbs/01_data.ipynb #781f6d10
+# %% ../nbs/01_data.ipynb #2557b761
 DEFAULT_REMOTE = 'gs://tumor-detect-data/dvcstore'   # the one place the GCS bucket is named (also .dvc/config)
 
 def dvc(*args, # arguments to the `dvc` command line
@@ -511,7 +511,7 @@ def dvc(*args, # arguments to the `dvc` command line
     if r.returncode: raise RuntimeError(f"dvc {' '.join(map(str, args))} failed in {cwd or os.getcwd()}:\n{r.stderr or r.stdout}")
     return r.stdout
 
-# %% ../nbs/01_data.ipynb #88ee1d5c
+# %% ../nbs/01_data.ipynb #e2707e9e
 def dvc_track(path:str='data', # folder to version (the normalised datasets)
               repo:str|None=None, # repository root; `project_root()` when None
               remote:str|None=None, # remote URL; `DEFAULT_REMOTE` (GCS) when None
@@ -524,7 +524,7 @@ def dvc_track(path:str='data', # folder to version (the normalised datasets)
     dvc('add', '-q', path, cwd=repo)
     return repo/f'{Path(path).name}.dvc'
 
-# %% ../nbs/01_data.ipynb #6201d5fc
+# %% ../nbs/01_data.ipynb #93bd2382
 def bundle_sample(src:str, # the full export as downloaded
                   dest:str, # e.g. tumor_detect/sample/brain-tumor-sample
                   per_class:int=10, # slices per class and split
