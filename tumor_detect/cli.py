@@ -25,6 +25,12 @@ COMMANDS = {
     'tune':           'tumor_detect.train:tune',
     'eval':           'tumor_detect.evaluate:eval_cli',
     'card':           'tumor_detect.evaluate:card_cli',
+    'export':         'tumor_detect.predict:export_cli',
+    'predict':        'tumor_detect.predict:predict_cli',
+    'bench':          'tumor_detect.predict:bench_cli',
+    'drift':          'tumor_detect.drift:drift_cli',
+    'serve':          'tumor_detect.app:serve',
+    'pipeline':       'tumor_detect.pipeline:run_pipeline',
 }
 
 # %% ../nbs/10_cli.ipynb #ff18b518
