@@ -31,6 +31,7 @@ COMMANDS = {
     'drift':          'tumor_detect.drift:drift_cli',
     'serve':          'tumor_detect.app:serve',
     'pipeline':       'tumor_detect.pipeline:run_pipeline',
+    'monitor':        'tumor_detect.monitor:monitor_cli',
 }
 
 # %% ../nbs/10_cli.ipynb #ff18b518
@@ -70,11 +71,12 @@ def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` 
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
 # %% ../nbs/10_cli.ipynb #69a47303
-def demo(out:str='', # where the imported sample goes; `<project>/data/sample` when empty
+def demo(out:str='', # where the imported sample goes; `<project>/runs/demo/sample` when empty
+         evaluate:bool=True, # also score the reference model on the sample's validation slices
         ) -> dict:
-    "The main job on the embedded default: import the bundled real sample, validate it, print report and stats."
+    "The main job on the embedded default: import the bundled real sample, validate it, print report, stats and scores."
     from tumor_detect import data
-    out = Path(out) if out else project_root()/'data'/'sample'
+    out = Path(out) if out else project_root()/'runs'/'demo'/'sample'
     t0 = time.time()
     res = data.import_export(sample_dir(), out); print(res, '\n')
     rep = data.check_dataset(out); print(rep, '\n')
@@ -83,4 +85,11 @@ def demo(out:str='', # where the imported sample goes; `<project>/data/sample` w
     print('image intensity by split:\n', st['intensity'].to_string(), '\n')
     audit = data.leakage_audit(out); audit.pop('min_distance')
     print('leakage audit:', audit, '\n')
-    return dict(dataset=str(out), images=res.n_images, findings=rep.by_kind(), seconds=round(time.time()-t0, 1))
+    summary = dict(dataset=str(out), images=res.n_images, findings=rep.by_kind())
+    weights = project_root()/'models'/'reference'/'best.pt'
+    if evaluate and weights.exists():
+        from tumor_detect.evaluate import evaluate as _evaluate, format_metrics
+        m = _evaluate(str(weights), str(out/'data.yaml'), 'val', n_boot=200, out=str(out.parent/'sample-eval'))
+        print(f'reference model on the sample\'s 30 validation slices:\n{format_metrics(m)}\n')
+        summary['sample_map50'] = round(m['map50'], 3)
+    return dict(summary, seconds=round(time.time()-t0, 1))
