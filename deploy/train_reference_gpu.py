@@ -6,7 +6,7 @@ error-level defect (`train/518_*`, tiny box) quarantined. Usage (data: a YOLO da
 
     python deploy/train_reference_gpu.py DATA.yaml OUT_DIR [HOURS]
 """
-import json, os, platform, subprocess, sys, time
+import json, os, platform, sys, time
 from pathlib import Path
 
 import tumor_detect  # noqa: F401  (offline-safe environment first)

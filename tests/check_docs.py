@@ -1,7 +1,7 @@
 """The docs step before Quarto renders: process the notebooks like `nbdev_proc_nbs` (which would try to install
 Quarto first, impossible offline) and check that the sidebar and every relative link in the notebooks resolve."""
 import json, re, sys
-from pathlib import Path
+
 
 import yaml
 from nbdev.config import get_config
