@@ -37,5 +37,8 @@ test: sync-check lint test-fast docs  ## every check CI runs
 test-slow: install  ## slow cells too: real-data runs, full sweeps
 	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
 
+bench: install  ## inference benchmark: raw ultralytics vs Detector (PyTorch, ONNX Runtime), ratios printed
+	$(PY) benchmarks/bench_predict.py
+
 clean:  ## remove caches and generated docs (keeps .venv, data/, runs/)
 	rm -rf _docs _proc nbs/_proc .pytest_cache .ruff_cache

@@ -10,7 +10,7 @@ import importlib, sys, time
 from pathlib import Path
 from .core import project_root, sample_dir
 
-# %% ../nbs/10_cli.ipynb #9f9fa181
+# %% ../nbs/10_cli.ipynb #ff18b518
 COMMANDS = {
     'demo':           'tumor_detect.cli:demo',
     'data import':    'tumor_detect.data:import_export',
@@ -34,7 +34,7 @@ COMMANDS = {
     'monitor':        'tumor_detect.monitor:monitor_cli',
 }
 
-# %% ../nbs/10_cli.ipynb #ff18b518
+# %% ../nbs/10_cli.ipynb #1fc2fee6
 def _resolve(spec:str):
     mod, fn = spec.split(':')
     return getattr(importlib.import_module(mod), fn)
@@ -47,7 +47,7 @@ def _resolve_doc(spec:str) -> str:
     try: return (_resolve(spec).__doc__ or '').strip().splitlines()[0]
     except Exception as e: return f'(unavailable: {type(e).__name__})'
 
-# %% ../nbs/10_cli.ipynb #1fc2fee6
+# %% ../nbs/10_cli.ipynb #65ffb828
 def _report(res, fn=None):
     "Print a command's result: objects print themselves, dicts as key: value lines; `*_cli` functions print their own."
     if res is None or isinstance(res, (bool, int)) or getattr(fn, '__name__', '').endswith('_cli'): return
@@ -70,7 +70,7 @@ def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` 
     _report(res, fn)
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
-# %% ../nbs/10_cli.ipynb #69a47303
+# %% ../nbs/10_cli.ipynb #d0f24077
 def demo(out:str='', # where the imported sample goes; `<project>/runs/demo/sample` when empty
          evaluate:bool=True, # also score the reference model on the sample's validation slices
         ) -> dict:

@@ -84,11 +84,11 @@ def lazy(name:str # module to import, e.g. 'ultralytics'
     return mod
 
 def _quiet_ultralytics():
-    "Turn off ultralytics' analytics sync (a research tool for medical images should not phone home)."
+    "Turn off ultralytics' analytics sync and its own W&B callbacks (`tumor_detect.train` logs W&B itself)."
     from ultralytics.utils import SETTINGS
-    if SETTINGS.get('sync'): SETTINGS.update(sync=False)
+    if SETTINGS.get('sync') or SETTINGS.get('wandb'): SETTINGS.update(sync=False, wandb=False)
 
-# %% ../nbs/00_core.ipynb #0c21056c
+# %% ../nbs/00_core.ipynb #406c5728
 def _is_loopback(host) -> bool:
     if host in ('localhost', '', None): return True
     try: return ipaddress.ip_address(str(host).split('%')[0]).is_loopback
@@ -97,7 +97,7 @@ def _is_loopback(host) -> bool:
 class NetworkBlocked(OSError):
     "Raised when code under `no_network` tries to reach a non-loopback host."
 
-# %% ../nbs/00_core.ipynb #406c5728
+# %% ../nbs/00_core.ipynb #ccff0e48
 @contextlib.contextmanager
 def no_network(attempts:list|None=None # if given, blocked attempts are appended here
               ):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['class_id', 'box_from_mask', 'PhantomCase', 'phantom_case', 'phantom_slice', 'draw_boxes', 'make_phantom_dataset']
 
-# %% ../nbs/02_phantom.ipynb #0fd391df
+# %% ../nbs/02_phantom.ipynb #067444a9
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage
 from .core import CLASSES
 
-# %% ../nbs/02_phantom.ipynb #5f5aa822
+# %% ../nbs/02_phantom.ipynb #088a3157
 def class_id(cls:int|str|None # 0/1/2, a name from `CLASSES`, or None for no tumor
             ) -> int|None:
     "Class id of `cls`; raises a `ValueError` naming the valid classes for anything else."
@@ -25,7 +25,7 @@ def class_id(cls:int|str|None # 0/1/2, a name from `CLASSES`, or None for no tum
     valid = ', '.join(f'{i}={n!r}' for i, n in enumerate(CLASSES))
     raise ValueError(f'unknown tumor class {cls!r}: use one of {valid}, or None for a tumor-free slice')
 
-# %% ../nbs/02_phantom.ipynb #baf4b91c
+# %% ../nbs/02_phantom.ipynb #ce36333a
 _SKULL_OUT, _SKULL_IN, _BRAIN = 0.955, 0.895, 0.875   # elliptic radii of skull outer/inner surface and brain edge
 
 @dataclass
@@ -35,14 +35,14 @@ class _Head:
     @property
     def rho(self): return np.sqrt((self.u/self.ax)**2 + (self.v/self.ay)**2)
 
-# %% ../nbs/02_phantom.ipynb #a8fdfc7b
+# %% ../nbs/02_phantom.ipynb #6474b493
 def _head(rng, size:int) -> _Head:
     "A head ellipse with a slightly jittered centre and shape."
     c = (size - 1)/2 + rng.uniform(-0.02, 0.02, 2)*size
     y, x = np.mgrid[:size, :size].astype(np.float32)
     return _Head((x - c[0])/(size/2), (y - c[1])/(size/2), rng.uniform(0.70, 0.76), rng.uniform(0.86, 0.92))
 
-# %% ../nbs/02_phantom.ipynb #a779e8ca
+# %% ../nbs/02_phantom.ipynb #605adb27
 def _smooth_noise(rng, size:int, sigma:float) -> np.ndarray:
     "Zero-mean, unit-std Gaussian random field with correlation length `sigma` pixels."
     k = max(1, int(sigma/2))                                   # filter on a k-times coarser grid, then upsample
@@ -54,13 +54,13 @@ def _smooth_noise(rng, size:int, sigma:float) -> np.ndarray:
         f = f[:, i0]*(1 - a) + f[:, i0 + 1]*a
     return (f - f.mean())/(f.std() + 1e-8)
 
-# %% ../nbs/02_phantom.ipynb #6f7ce1cc
+# %% ../nbs/02_phantom.ipynb #1ec338e8
 def _window(h:_Head, cu, cv, r) -> tuple:
     "Slices of the pixel rows and columns within `r` head units of (`cu`, `cv`)."
     cols, rows = np.nonzero(np.abs(h.u[0] - cu) <= r)[0], np.nonzero(np.abs(h.v[:, 0] - cv) <= r)[0]
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
-# %% ../nbs/02_phantom.ipynb #337e9295
+# %% ../nbs/02_phantom.ipynb #79eac642
 def _ellipse(h:_Head, cu, cv, ru, rv, angle=0.0) -> np.ndarray:
     "Mask of a (rotated) ellipse in head units."
     ca, sa = math.cos(angle), math.sin(angle)
@@ -69,7 +69,7 @@ def _ellipse(h:_Head, cu, cv, ru, rv, angle=0.0) -> np.ndarray:
     mask[w] = ((du*ca + dv*sa)/ru)**2 + ((-du*sa + dv*ca)/rv)**2 <= 1
     return mask
 
-# %% ../nbs/02_phantom.ipynb #00666c67
+# %% ../nbs/02_phantom.ipynb #c71d36ca
 def _anatomy(rng, tex, h:_Head, size:int) -> tuple[np.ndarray, dict]:
     "Tumor-free head on [0,1]: scalp, bright skull ring, CSF rim, cortex, white matter, ventricles."
     rho, tx = h.rho, _smooth_noise(tex, size, size/40)
@@ -88,7 +88,7 @@ def _anatomy(rng, tex, h:_Head, size:int) -> tuple[np.ndarray, dict]:
     img[vent] = 0.12
     return img, dict(brain=brain, skull=skull, intracranial=rho <= _SKULL_IN, ventricles=vent)
 
-# %% ../nbs/02_phantom.ipynb #6f200e4b
+# %% ../nbs/02_phantom.ipynb #5401ba45
 def _glioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     "Irregular intra-axial mass, usually ring-enhancing around a dark necrotic core, with dark edema around it."
     r0, amp, ph = rng.uniform(0.10, 0.19), rng.uniform(0, 0.12, 4), rng.uniform(0, 2*np.pi, 4)
@@ -107,7 +107,7 @@ def _glioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     mw = mask[w]; sub[mw] += contrast*(val - sub)[mw]
     return mask
 
-# %% ../nbs/02_phantom.ipynb #94739768
+# %% ../nbs/02_phantom.ipynb #b152467d
 def _meningioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     "Rounded extra-axial dural-based mass: a disc centred near the inner skull surface, clipped to the cranium."
     r = rng.uniform(0.11, 0.20)
@@ -122,7 +122,7 @@ def _meningioma(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     img[mask] = (img + contrast*(0.85 - img))[mask]
     return mask
 
-# %% ../nbs/02_phantom.ipynb #67b26065
+# %% ../nbs/02_phantom.ipynb #6d13aefa
 def _pituitary(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
     "Small midline mass over the sella, in the lower-central brain."
     ru = max(rng.uniform(0.045, 0.08), 3/img.shape[0])         # >= 1.5 px even on tiny images
@@ -132,7 +132,7 @@ def _pituitary(rng, tex, h:_Head, img, m, contrast:float) -> np.ndarray:
 
 _PAINTERS = (_glioma, _meningioma, _pituitary)
 
-# %% ../nbs/02_phantom.ipynb #69b61260
+# %% ../nbs/02_phantom.ipynb #c77d1593
 def box_from_mask(mask:np.ndarray, # boolean HxW lesion mask
                   cls:int          # class id to put in front
                  ) -> tuple:
@@ -143,19 +143,19 @@ def box_from_mask(mask:np.ndarray, # boolean HxW lesion mask
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1   # pixel edges
     return (int(cls), (x0 + x1)/2/W, (y0 + y1)/2/H, (x1 - x0)/W, (y1 - y0)/H)
 
-# %% ../nbs/02_phantom.ipynb #85757f0e
+# %% ../nbs/02_phantom.ipynb #65039543
 @dataclass
 class PhantomCase:
     "A rendered phantom with its masks: what `phantom_slice` returns plus the ground truth behind it."
     img:np.ndarray; boxes:list; lesion:np.ndarray; brain:np.ndarray; skull:np.ndarray; intracranial:np.ndarray
 
-# %% ../nbs/02_phantom.ipynb #f2e5c8bb
+# %% ../nbs/02_phantom.ipynb #92d29c83
 def _check_args(seed, size):
     "Reject seeds numpy cannot use and images too small to hold a head."
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f'seed must be an int >= 0, got {seed!r}')
     if not isinstance(size, (int, np.integer)) or size < 32: raise ValueError(f'size must be an int >= 32 pixels, got {size!r}')
 
-# %% ../nbs/02_phantom.ipynb #2300f812
+# %% ../nbs/02_phantom.ipynb #4bab06d8
 def _acquire(img, h:_Head, tex, noise:float, bias:float) -> np.ndarray:
     "Scanner effects on the ideal image: partial volume blur, bias field, Rician noise, 8-bit quantisation."
     img = ndimage.gaussian_filter(img, 0.6)
@@ -165,7 +165,7 @@ def _acquire(img, h:_Head, tex, noise:float, bias:float) -> np.ndarray:
     img = np.hypot(img + n[0], n[1])                           # magnitude of complex Gaussian noise
     return (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8)
 
-# %% ../nbs/02_phantom.ipynb #c413bb70
+# %% ../nbs/02_phantom.ipynb #e5c46cf9
 def phantom_case(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a tumor-free slice
                  seed:int=0,       # random seed; same arguments -> same pixels
                  size:int=256,     # image side in pixels
@@ -182,7 +182,7 @@ def phantom_case(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a 
     boxes = [box_from_mask(lesion, cid)] if cid is not None else []
     return PhantomCase(_acquire(img, h, tex, noise, bias), boxes, lesion, m['brain'], m['skull'], m['intracranial'])
 
-# %% ../nbs/02_phantom.ipynb #24c97ddd
+# %% ../nbs/02_phantom.ipynb #b514c2ff
 @delegates(phantom_case)
 def phantom_slice(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a tumor-free slice
                   seed:int=0,       # random seed; same arguments -> same pixels
@@ -193,7 +193,7 @@ def phantom_slice(cls:int|str|None, # 0/1/2 or a name from `CLASSES`; None for a
     c = phantom_case(cls, seed, size, **kwargs)
     return c.img, c.boxes
 
-# %% ../nbs/02_phantom.ipynb #31d5b9d2
+# %% ../nbs/02_phantom.ipynb #3537f8d7
 def draw_boxes(ax, img:np.ndarray, boxes:list, title:str=''):
     "Show `img` on matplotlib axes `ax` with its normalised YOLO `boxes` drawn and labelled."
     from matplotlib.patches import Rectangle
@@ -203,11 +203,11 @@ def draw_boxes(ax, img:np.ndarray, boxes:list, title:str=''):
         ax.add_patch(Rectangle(((cx - w/2)*W - 0.5, (cy - h/2)*H - 0.5), w*W, h*H, fill=False, ec='lime', lw=1))
         ax.text((cx - w/2)*W, (cy - h/2)*H - 3, CLASSES[int(c)], color='lime', fontsize=7)
 
-# %% ../nbs/02_phantom.ipynb #18a0f274
+# %% ../nbs/02_phantom.ipynb #a0b41feb
 def _write_label(path:Path, boxes:list):
     path.write_text(''.join(f'{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n' for c, cx, cy, w, h in boxes))
 
-# %% ../nbs/02_phantom.ipynb #4fa83951
+# %% ../nbs/02_phantom.ipynb #1495c263
 def _data_yaml(dest:Path) -> Path:
     "Write `data.yaml` with paths relative to itself (no `path:` key, so ultralytics resolves them from the yaml)."
     names = '\n'.join(f'  {i}: {n}' for i, n in enumerate(CLASSES))
@@ -215,7 +215,7 @@ def _data_yaml(dest:Path) -> Path:
     p.write_text(f'names:\n{names}\nnc: {len(CLASSES)}\ntrain: train/images\nval: valid/images\n')
     return p
 
-# %% ../nbs/02_phantom.ipynb #ebb8b9f7
+# %% ../nbs/02_phantom.ipynb #f156eb6b
 def make_phantom_dataset(dest:str,      # folder to write the dataset into (created)
                          n_train:int=30, # tumor slices in train, classes balanced
                          n_val:int=15,   # tumor slices in valid, classes balanced

@@ -61,7 +61,7 @@ def _ultralytics():
         if not (Path(USER_CONFIG_DIR)/f.name).exists(): shutil.copyfile(f, Path(USER_CONFIG_DIR)/f.name)
     return ul
 
-# %% ../nbs/03_train.ipynb #aa3c3ddf
+# %% ../nbs/03_train.ipynb #8823ba4d
 def _offline() -> bool: return os.environ.get('YOLO_OFFLINE', '').strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
 
 @contextlib.contextmanager
@@ -74,7 +74,7 @@ def _amp_check_offline():
     try: yield
     finally: tr.check_amp = orig
 
-# %% ../nbs/03_train.ipynb #49b0a68f
+# %% ../nbs/03_train.ipynb #a82fab0d
 def _split_dirs(cfg:dict, p:Path) -> tuple:
     "Dataset root and the train/val image folders named in data YAML `cfg` (read from `p`)."
     _ultralytics()
@@ -84,7 +84,7 @@ def _split_dirs(cfg:dict, p:Path) -> tuple:
     as_list = lambda v: [v] if isinstance(v, str) else list(v or [])
     return root, {s: [root/e for e in as_list(cfg.get(s))] for s in ('train', 'val')}
 
-# %% ../nbs/03_train.ipynb #42238606
+# %% ../nbs/03_train.ipynb #2e881678
 def check_data(data:str # path of a YOLO dataset YAML
               ) -> Path:
     "The resolved dataset YAML, once it parses and names classes and existing train/val images; clear errors otherwise."
@@ -101,7 +101,7 @@ def check_data(data:str # path of a YOLO dataset YAML
             if not d.exists(): raise FileNotFoundError(f'{p}: {split} images {d} not found; fix `{split}:` (relative to {root})')
     return p
 
-# %% ../nbs/03_train.ipynb #98770046
+# %% ../nbs/03_train.ipynb #87c2dd82
 def phantom_data(n_train:int=30, # tumor slices in train, classes balanced
                  n_val:int=15,   # tumor slices in valid
                  size:int=256,   # image side in pixels
@@ -118,7 +118,7 @@ def phantom_data(n_train:int=30, # tumor slices in train, classes balanced
         except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another job built it first
     return dest/'data.yaml'
 
-# %% ../nbs/03_train.ipynb #8aa956d4
+# %% ../nbs/03_train.ipynb #acd7e4d3
 def _check_weights(m:str) -> str:
     "Local path of weights `m`, or `m` itself where ultralytics may download it; a clear error otherwise."
     _ultralytics()
@@ -132,7 +132,7 @@ def _check_weights(m:str) -> str:
     if name not in GITHUB_ASSETS_NAMES: raise ValueError(f'unknown model {m!r}: no such file, and not weights ultralytics can download (e.g. yolov8n.pt)')
     return m
 
-# %% ../nbs/03_train.ipynb #a798cb0b
+# %% ../nbs/03_train.ipynb #834bdc36
 def check_model(model:str # architecture YAML (e.g. yolov8n.yaml) or weights .pt
                ) -> str:
     "What to hand `YOLO()`: a known architecture YAML, or weights on disk (or, online, ones ultralytics can download)."
@@ -147,7 +147,7 @@ def check_model(model:str # architecture YAML (e.g. yolov8n.yaml) or weights .pt
     except Exception as e: raise ValueError(f'unknown model {m!r} ({e}): use an ultralytics architecture such as yolov8n.yaml (n/s/m/l/x) or a model YAML file') from None
     return spec
 
-# %% ../nbs/03_train.ipynb #81eed2c5
+# %% ../nbs/03_train.ipynb #817ecd07
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 def _write_json(p:Path, obj):
@@ -155,7 +155,7 @@ def _write_json(p:Path, obj):
     tmp = p.with_name(f'.{p.name}.{uuid.uuid4().hex[:6]}')
     tmp.write_text(json.dumps(obj, indent=1, default=str)); os.replace(tmp, p)
 
-# %% ../nbs/03_train.ipynb #c4c5df10
+# %% ../nbs/03_train.ipynb #02919110
 def git_state(root:str|Path|None=None # repository folder; the project root when None
              ) -> dict:
     "Commit and dirty flag of the checkout; `$TUMOR_DETECT_GIT_COMMIT` stands in where there is no .git (an image)."
@@ -167,7 +167,7 @@ def git_state(root:str|Path|None=None # repository folder; the project root when
     env = os.environ.get('TUMOR_DETECT_GIT_COMMIT')
     return dict(commit=env or None, dirty=None, source='env' if env else None)
 
-# %% ../nbs/03_train.ipynb #2c1180c2
+# %% ../nbs/03_train.ipynb #ed05c094
 def _dvc_version(p:Path, root:Path) -> dict|None:
     "The DVC md5 of the `data.dvc` output that contains `p`, if any."
     f = root/'data.dvc'
@@ -176,7 +176,7 @@ def _dvc_version(p:Path, root:Path) -> dict|None:
         if (root/out.get('path', '\0')).resolve() in [p, *p.parents]:
             return dict(kind='dvc-md5', value=out.get('md5'), source=f"data.dvc ({out.get('path')})")
 
-# %% ../nbs/03_train.ipynb #fd36315a
+# %% ../nbs/03_train.ipynb #56815d6b
 def data_version(data_yaml:str|Path, # the dataset YAML a run trains on
                  root:str|Path|None=None # repository holding `data.dvc`; the project root when None
                 ) -> dict:
@@ -191,7 +191,7 @@ def data_version(data_yaml:str|Path, # the dataset YAML a run trains on
             h.update(f'{f.relative_to(d.parent.parent).as_posix()}\t{f.stat().st_size}\n'.encode())
     return dict(kind='sha256', value=h.hexdigest(), source='data.yaml + file list')
 
-# %% ../nbs/03_train.ipynb #55ad855c
+# %% ../nbs/03_train.ipynb #ae1f77c4
 _PACKAGES = ('tumor_detect', 'ultralytics', 'torch', 'torchvision', 'numpy', 'wandb')
 
 def package_versions() -> dict:
@@ -201,7 +201,7 @@ def package_versions() -> dict:
         except PackageNotFoundError: return None
     return dict(python=platform.python_version(), **{n: v(n) for n in _PACKAGES})
 
-# %% ../nbs/03_train.ipynb #a589301f
+# %% ../nbs/03_train.ipynb #65e0ee4d
 def host_info() -> dict:
     "The machine a run trains on: host name, OS, CPU count and GPUs."
     torch = lazy('torch')
@@ -209,7 +209,7 @@ def host_info() -> dict:
     return dict(hostname=socket.gethostname(), platform=platform.platform(), cpu_count=os.cpu_count(),
                 gpu=gpus[0] if gpus else None, gpu_count=len(gpus), gpus=gpus)
 
-# %% ../nbs/03_train.ipynb #ba937b63
+# %% ../nbs/03_train.ipynb #effde12d
 _METRICS = {'metrics/precision(B)': 'precision', 'metrics/recall(B)': 'recall',
             'metrics/mAP50(B)': 'map50', 'metrics/mAP50-95(B)': 'map50_95'}
 
@@ -223,7 +223,7 @@ def read_results(run_dir:str|Path # a training run folder
     with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
     return [{k.strip(): int(float(v)) if k.strip() == 'epoch' else float(v) for k, v in r.items() if k and v not in (None, '')} for r in rows]
 
-# %% ../nbs/03_train.ipynb #435c76af
+# %% ../nbs/03_train.ipynb #0b66b8e9
 def epoch_seconds(rows:list, # rows of `read_results`
                   starts:tuple=(1,) # first epoch of each training session (where `time` restarts)
                  ) -> list:
@@ -235,7 +235,7 @@ def epoch_seconds(rows:list, # rows of `read_results`
         out.append(dict(epoch=r['epoch'], seconds=round(r['time'] - prev, 3))); prev = r['time']
     return out
 
-# %% ../nbs/03_train.ipynb #0b66b8e9
+# %% ../nbs/03_train.ipynb #cbbb992a
 class _EpochHooks:
     "Base for ultralytics callbacks that act once per real epoch: the final evaluation of best.pt re-fires `on_fit_epoch_end`."
     def __init__(self): self.epoch = None
@@ -249,7 +249,7 @@ class _EpochHooks:
     def attach(self, model):
         for ev in ('on_train_epoch_end', 'on_fit_epoch_end'): model.add_callback(ev, getattr(self, ev))
 
-# %% ../nbs/03_train.ipynb #057fc87d
+# %% ../nbs/03_train.ipynb #6f2ccf10
 class _WandbLogger(_EpochHooks):
     "Per-epoch losses, learning rates and validation metrics to a W&B run, stepped by epoch."
     def __init__(self, run): super().__init__(); self.run = run
@@ -260,7 +260,7 @@ class _WandbLogger(_EpochHooks):
         self.run.log({**m, **_metrics(m), 'epoch': tr.epoch + 1}, step=tr.epoch + 1)   # map50_95 too: what sweeps stop on
     def final(self, tr): self.run.summary.update(_metrics(tr.metrics))
 
-# %% ../nbs/03_train.ipynb #7d81266f
+# %% ../nbs/03_train.ipynb #f413dbff
 class _Progress(_EpochHooks):
     "Keep `run.json` current after every epoch."
     def __init__(self, record:dict, path:Path): super().__init__(); self.record, self.path = record, path
@@ -268,7 +268,7 @@ class _Progress(_EpochHooks):
         self.record.update(epochs_completed=tr.epoch + 1, metrics=dict(_metrics(tr.metrics), source=f'validation after epoch {tr.epoch + 1}'))
         _write_json(self.path, self.record)
 
-# %% ../nbs/03_train.ipynb #cbbb992a
+# %% ../nbs/03_train.ipynb #f240e41d
 def _wandb_start(record:dict, run_dir:Path, project:str):
     "Start, or on resume continue, the W&B run of a training run (offline unless `WANDB_API_KEY` is set)."
     wandb, prior = lazy('wandb'), record.get('wandb') or {}
@@ -279,7 +279,7 @@ def _wandb_start(record:dict, run_dir:Path, project:str):
                            dir=str(Path(run.dir).parent), url=None if run.offline else run.url)
     return run
 
-# %% ../nbs/03_train.ipynb #6f2ccf10
+# %% ../nbs/03_train.ipynb #9157fa17
 def _wandb_finish(run, record:dict, run_dir:Path):
     "Log final metrics, the run record, best weights and plots as artifacts; close the W&B run."
     wandb = lazy('wandb')
@@ -295,7 +295,7 @@ def _wandb_finish(run, record:dict, run_dir:Path):
         run.log_artifact(art, aliases=['latest', 'best'] if kind == 'model' else ['latest'])
     run.finish()
 
-# %% ../nbs/03_train.ipynb #f240e41d
+# %% ../nbs/03_train.ipynb #7d245404
 def _latest_unfinished(project:Path) -> Path:
     "The newest run folder in `project` with a resumable `weights/last.pt`."
     runs = sorted((p.parent.parent for p in project.glob('*/weights/last.pt')), key=lambda d: (d/'weights'/'last.pt').stat().st_mtime)
@@ -303,7 +303,7 @@ def _latest_unfinished(project:Path) -> Path:
     if not runs: raise FileNotFoundError(f'{project}: no interrupted run to resume; pass name= of the run, or train without resume')
     return runs[-1]
 
-# %% ../nbs/03_train.ipynb #9157fa17
+# %% ../nbs/03_train.ipynb #445f2ef6
 def _device(d) -> str|None: return str(d).strip().lower() or None   # '' -> None: ultralytics picks
 
 def _check_device(device:str|int):
@@ -313,7 +313,7 @@ def _check_device(device:str|int):
     n = lazy('torch').cuda.device_count()
     if max(ids) >= n: raise ValueError(f"device={device!r}: torch sees {n} GPU(s) here; use device='cpu', '' (auto), or indices below {n}")
 
-# %% ../nbs/03_train.ipynb #7c4995c5
+# %% ../nbs/03_train.ipynb #2dda062a
 def _read_hyp(hyp:str) -> dict:
     "Extra ultralytics train arguments from a YAML file, e.g. `tune`'s best_hyperparameters.yaml."
     if not hyp: return {}
@@ -327,7 +327,7 @@ def _read_hyp(hyp:str) -> dict:
     if unknown: raise ValueError(f'{p}: not ultralytics train arguments: {unknown}')
     return d
 
-# %% ../nbs/03_train.ipynb #7d245404
+# %% ../nbs/03_train.ipynb #797ebd90
 def _plan(p:dict) -> dict:
     "Check every parameter and work out the run folder and model, before any work; raises on any problem."
     if bad := param_problems(p): raise ValueError('bad training parameters:\n  ' + '\n  '.join(bad))
@@ -339,7 +339,7 @@ def _plan(p:dict) -> dict:
         raise FileExistsError(f'{project/name} holds a run already: choose another name, resume=True to continue it, or exist_ok=True')
     return dict(run_dir=project/name, model=check_model(p['model']), data=data, hyp=_read_hyp(p['hyp']), prior={})
 
-# %% ../nbs/03_train.ipynb #445f2ef6
+# %% ../nbs/03_train.ipynb #5d86465a
 def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
     "Plan for continuing the interrupted run `p['name']` (or the newest one) from its last.pt."
     run_dir = project/p['name'] if p['name'] else _latest_unfinished(project)
@@ -350,7 +350,7 @@ def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
     if data is None and prior: check_data(prior['data']['yaml'])         # its dataset must still be there
     return dict(run_dir=run_dir, model=str(last), data=data, hyp={}, prior=prior)
 
-# %% ../nbs/03_train.ipynb #5d86465a
+# %% ../nbs/03_train.ipynb #09f1664a
 def _open_record(p:dict, plan:dict, data_yaml:Path) -> dict:
     "The run record at the start of a training session: a new one, or the interrupted run's with a new session."
     rec = plan['prior'] or dict(schema=1, name=plan['run_dir'].name, status='running', run_dir=str(plan['run_dir']),
@@ -363,7 +363,7 @@ def _open_record(p:dict, plan:dict, data_yaml:Path) -> dict:
         first_epoch=rec['epochs_completed'] + 1, host=socket.gethostname(), commit=git_state()['commit'], device=p['device']))
     return rec
 
-# %% ../nbs/03_train.ipynb #1062d95e
+# %% ../nbs/03_train.ipynb #f3ff6169
 def _close_record(rec:dict, run_dir:Path, status:str, t0:float, trainer=None, err=None) -> dict:
     "Finish the session in the record: status, timings, epochs, final metrics (when training ended) and weights."
     rows, s = read_results(run_dir), rec['timing']['sessions'][-1]
@@ -379,7 +379,7 @@ def _close_record(rec:dict, run_dir:Path, status:str, t0:float, trainer=None, er
     _write_json(run_dir/'run.json', rec)
     return rec
 
-# %% ../nbs/03_train.ipynb #4c758571
+# %% ../nbs/03_train.ipynb #89036b62
 def final_metrics(trainer, # the ultralytics trainer after training
                   rows:list # rows of `read_results`
                  ) -> dict:
@@ -389,7 +389,7 @@ def final_metrics(trainer, # the ultralytics trainer after training
     best = max(rows, key=lambda r: r.get('metrics/mAP50-95(B)', -1))
     return dict(_metrics(best), source=f"results.csv, epoch {best['epoch']}")
 
-# %% ../nbs/03_train.ipynb #f3ff6169
+# %% ../nbs/03_train.ipynb #9cf1f62a
 _KNOBS = ('epochs', 'imgsz', 'batch', 'seed', 'workers', 'optimizer', 'lr0', 'fliplr', 'flipud', 'degrees', 'translate',
           'scale', 'hsv_v', 'mosaic', 'close_mosaic', 'mixup', 'patience', 'cache', 'plots')
 
@@ -401,7 +401,7 @@ def _train_args(p:dict, plan:dict, data_yaml:Path) -> dict:
     return {**{k: p[k] for k in _KNOBS}, **where, 'data': str(data_yaml), 'project': str(run_dir.parent), 'name': run_dir.name,
             'exist_ok': True, 'time': p['hours'] or None, **plan['hyp']}
 
-# %% ../nbs/03_train.ipynb #8233a424
+# %% ../nbs/03_train.ipynb #e7e9b820
 def train(data:str='',             # dataset YAML; '' builds the synthetic phantom (works anywhere, no download)
           model:str='yolov8n.yaml', # architecture YAML (from scratch) or weights .pt to fine-tune (offline: must exist)
           epochs:int=100,          # passes over the training set (an upper bound when `hours` is set)
@@ -454,13 +454,13 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
     if run: _wandb_finish(run, rec, run_dir)
     return rec
 
-# %% ../nbs/03_train.ipynb #eb254fb0
+# %% ../nbs/03_train.ipynb #29a0351b
 TUNE_SPACE = dict(lr0=(1e-5, 1e-1), lrf=(0.01, 1.0), momentum=(0.6, 0.98, 0.3), weight_decay=(0.0, 0.001),
                   warmup_epochs=(0.0, 5.0), box=(1.0, 20.0), cls=(0.2, 4.0), dfl=(0.4, 6.0), hsv_v=(0.0, 0.9),
                   degrees=(0.0, 30.0), translate=(0.0, 0.5), scale=(0.0, 0.9), fliplr=(0.0, 1.0), mosaic=(0.0, 1.0),
                   mixup=(0.0, 0.5), close_mosaic=(0, 10))   # name: (min, max[, mutation gain])
 
-# %% ../nbs/03_train.ipynb #f497cced
+# %% ../nbs/03_train.ipynb #783e9309
 def _tune_summary(tdir:Path) -> dict:
     "The trials of a search folder and its best hyperparameters."
     rows = [json.loads(l) for l in (tdir/'tuner'/'tune_results.ndjson').read_text().splitlines() if l.strip()]
@@ -468,7 +468,7 @@ def _tune_summary(tdir:Path) -> dict:
     return dict(tune_dir=str(tdir), iterations=len(rows), fitness=[r['fitness'] for r in rows], best_iteration=best['iteration'],
                 best_fitness=best['fitness'], best=best['hyperparameters'], best_hyperparameters=str(tdir/'tuner'/'best_hyperparameters.yaml'))
 
-# %% ../nbs/03_train.ipynb #0d70146c
+# %% ../nbs/03_train.ipynb #fca66f16
 def tune(data:str='',             # dataset YAML; '' uses the synthetic phantom
          model:str='yolov8n.yaml', # architecture YAML or weights .pt
          iterations:int=10,       # trials (each one a training run)
