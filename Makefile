@@ -19,8 +19,9 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)  ## create .venv if missing and install the project with dev tools
 
-demo: install  ## run the main job on the bundled real sample
+demo: install  ## the main job on the bundled real sample, then serve the app on http://127.0.0.1:7860
 	$(BIN)/tumor-detect demo
+	$(BIN)/tumor-detect serve --host 127.0.0.1 --port 7860
 
 sync-check: install  ## notebooks and library in sync; nbdev_clean leaves notebooks unchanged
 	@before="$$(git status --porcelain)"; $(BIN)/nbdev_export; $(BIN)/nbdev_clean; \
