@@ -28,6 +28,16 @@ sync-check: install  ## notebooks and library in sync; nbdev_clean leaves notebo
 	after="$$(git status --porcelain)"; \
 	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean changed the tree:"; \
 	  diff <(echo "$$before") <(echo "$$after"); git diff --stat; exit 1; fi; echo "notebooks and library in sync"
+	$(PY) tools/make_readme.py --check
+
+readme: install  ## regenerate README.md from nbs/index.ipynb
+	$(PY) tools/make_readme.py
+
+lint: install  ## ruff over the library, notebooks, tests, tools, benchmarks and deploy scripts
+	$(BIN)/ruff check tumor_detect nbs tests tools benchmarks deploy
+
+docs: install  ## the docs step before Quarto: process notebooks, check sidebar and links (Quarto renders in CI online)
+	$(PY) tests/check_docs.py
 
 test-fast: install  ## notebooks (fast flags) and pytest
 	$(BIN)/nbdev_test --n_workers 2 --timing
