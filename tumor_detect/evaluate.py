@@ -115,7 +115,7 @@ def split_yaml(srcs:list, # image sources from `resolve_split`
     return p
 
 # %% ../nbs/04_evaluate.ipynb #7569240a
-IOU_THRS = np.linspace(0.5, 0.95, 10)
+IOU_THRS = tuple(np.linspace(0.5, 0.95, 10).round(2).tolist())   # the COCO thresholds 0.50, 0.55, ..., 0.95
 
 def box_iou(a:np.ndarray, # `(n,4)` xyxy boxes
             b:np.ndarray # `(m,4)` xyxy boxes
