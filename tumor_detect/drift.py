@@ -337,19 +337,18 @@ def embedding_drift(ref_emb:np.ndarray, cur_emb:np.ndarray, # (n, d) embeddings 
 def drift_tests(reference, # reference features (DataFrame) or a `Reference`
                 current, # current features (DataFrame): `features_and_embeddings` output or a prediction log frame
                 ref_emb=None, cur_emb=None, # embeddings of both, when available
-                alpha:float=0.05, # false-alarm rate of the whole check (Bonferroni over features; half to embeddings)
+                alpha:float=0.05, # false-alarm rate of the whole check (Bonferroni over features and embeddings)
                 columns:list|None=None # features to test; all known features present in both when None
                ) -> dict:
     "The drift verdict: per-feature p-values, a Bonferroni threshold, the embedding test, and which checks drifted."
     if isinstance(reference, Reference): reference, ref_emb = reference.features, reference.embeddings if ref_emb is None else ref_emb
     num, cat = _columns(reference, current, columns)
     use_emb = ref_emb is not None and cur_emb is not None and len(cur_emb) >= 2
-    a_feat = alpha/2 if use_emb else alpha
-    thr = a_feat/max(len(num) + len(cat), 1)
+    thr = alpha/max(len(num) + len(cat) + use_emb, 1)
     p = {c: _ks(reference[c].dropna(), current[c].dropna()) for c in num}
     p.update({c: _chi2(reference[c].dropna(), current[c].dropna()) for c in cat})
     drifted = [c for c in num if p[c] <= thr] + [c for c in cat if p[c] < thr]   # as Evidently: ks '<=', chi-square '<'
-    emb = embedding_drift(ref_emb, cur_emb, alpha/2) if use_emb else None
+    emb = embedding_drift(ref_emb, cur_emb, thr) if use_emb else None
     n_checks = len(p) + bool(emb)
     flagged = drifted + (['embeddings'] if emb and emb['drift'] else [])
     res = dict(drift=bool(flagged), score=len(flagged)/max(n_checks, 1), drifted=flagged, n_reference=len(reference),
