@@ -29,6 +29,7 @@ COMMANDS = {
     'predict':        'tumor_detect.predict:predict_cli',
     'bench':          'tumor_detect.predict:bench_cli',
     'drift':          'tumor_detect.drift:drift_cli',
+    'drift-reference':'tumor_detect.drift:reference_cli',
     'serve':          'tumor_detect.app:serve',
     'pipeline':       'tumor_detect.pipeline:run_pipeline',
     'monitor':        'tumor_detect.monitor:monitor_cli',
