@@ -34,13 +34,27 @@ class ImageResult:
     source:str; width:int=0; height:int=0; detections:list=field(default_factory=list)
     frame:int|None=None; meta:dict=field(default_factory=dict); error:str|None=None
     annotated:Image.Image|None=field(default=None, repr=False)
+    threshold:float|None=None # the model's "tumor present" operating point on the image score (None: any box counts)
+    ood:float|None=None # how unlike the training data the image is (higher = stranger); None when not scored
+    ood_threshold:float|None=None # the model's OOD threshold: `ood` above it raises a warning
+    warnings:list=field(default_factory=list) # plain-language caveats shown with the result
+    embedding:np.ndarray|None=field(default=None, repr=False) # backbone embedding, when asked for
     @property
     def ok(self) -> bool: return self.error is None
     @property
     def max_conf(self) -> float: return max((d.conf for d in self.detections), default=0.0)
+    @property
+    def tumor_present(self) -> bool:
+        "Image-level call: the top box reaches the operating threshold (any box when the model has none)."
+        return bool(self.detections) if self.threshold is None else self.max_conf >= self.threshold
+    @property
+    def is_ood(self) -> bool: return self.ood is not None and self.ood_threshold is not None and self.ood > self.ood_threshold
     def to_dict(self) -> dict:
+        r = lambda v: None if v is None else round(float(v), 5)
         return dict(source=self.source, frame=self.frame, width=self.width, height=self.height,
-                    detections=[d.to_dict() for d in self.detections], meta=self.meta, error=self.error)
+                    detections=[d.to_dict() for d in self.detections], meta=self.meta, error=self.error,
+                    tumor_present=self.tumor_present if self.ok else None, score=r(self.max_conf), threshold=r(self.threshold),
+                    ood=r(self.ood), ood_threshold=r(self.ood_threshold), warnings=list(self.warnings))
 
 # %% ../nbs/05_predict.ipynb #832f691b
 def _scale_u8(a:np.ndarray) -> np.ndarray:
