@@ -18,6 +18,7 @@ COMMANDS = {
     'data stats':     'tumor_detect.data:stats',
     'data leakage':   'tumor_detect.data:leakage',
     'data resplit':   'tumor_detect.data:resplit',
+    'data combine':   'tumor_detect.data:combine',
     'data track':     'tumor_detect.data:dvc_track',
     'data sample':    'tumor_detect.data:bundle_sample',
     'phantom':        'tumor_detect.phantom:make_phantom_dataset',

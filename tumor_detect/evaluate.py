@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['IMG_SUFFIXES', 'IOU_THRS', 'SIZE_EDGES', 'image_files', 'label_path', 'read_labels', 'resolve_split', 'split_yaml',
            'box_iou', 'match', 'image_record', 'average_precision', 'detection_stats', 'ap_per_class', 'mean_ap',
-           'bootstrap_map50', 'image_level', 'size_bucket', 'recall_by_size', 'confusion_matrix', 'plot_confusion',
-           'pr_curves', 'plot_pr', 'sha256', 'read_predictions', 'single_label', 'evaluate', 'format_metrics',
-           'metrics_markdown', 'eval_cli', 'model_card', 'card_cli']
+           'bootstrap_map50', 'image_scores', 'roc_auc', 'image_level', 'choose_threshold', 'reliability',
+           'size_bucket', 'recall_by_size', 'confusion_matrix', 'plot_confusion', 'pr_curves', 'plot_pr', 'plot_roc',
+           'plot_reliability', 'sha256', 'read_predictions', 'single_label', 'stored_threshold', 'evaluate',
+           'format_metrics', 'metrics_markdown', 'eval_cli', 'model_card', 'card_cli']
 
 # %% ../nbs/04_evaluate.ipynb #4cece6eb
 import datetime, hashlib, json, os, tempfile, time, warnings
@@ -228,6 +229,22 @@ def bootstrap_map50(st:dict, # from `detection_stats`
         out.append(np.mean(aps) if aps else 0.0)
     return tuple(float(q) for q in np.quantile(out, [alpha/2, 1 - alpha/2]))
 
+# %% ../nbs/04_evaluate.ipynb #e0a1c001
+def image_scores(recs:list # image records
+                ) -> tuple:
+    "Per image: the score (highest box confidence, 0 without a box) and whether it holds a tumor."
+    return (np.array([float(r['conf'].max()) if len(r['conf']) else 0. for r in recs]),
+            np.array([len(r['gt_cls']) > 0 for r in recs], bool))
+
+def roc_auc(scores, # image scores
+            labels # True for tumor images
+           ) -> float|None:
+    "Area under the ROC curve of the image score; None when the labels hold one class only."
+    labels = np.asarray(labels, bool)
+    if labels.all() or not labels.any(): return None
+    from sklearn.metrics import roc_auc_score
+    return float(roc_auc_score(labels, np.asarray(scores, float)))
+
 # %% ../nbs/04_evaluate.ipynb #215e848a
 def _wilson(k:int, n:int, z:float=1.96) -> list:
     "Wilson score 95% interval for a proportion k/n."
@@ -238,16 +255,41 @@ def _wilson(k:int, n:int, z:float=1.96) -> list:
 def image_level(recs:list, # image records
                 thr:float=0.25 # operating confidence threshold
                ) -> dict:
-    "Sensitivity and specificity for 'tumor present', and class accuracy of the top detection on detected positives."
+    "Sensitivity, specificity and ROC AUC for 'tumor present', and class accuracy of the top detection on detected positives."
     pos = np.array([len(r['gt_cls']) > 0 for r in recs], bool)
     hit = np.array([len(r['conf']) > 0 and r['conf'][0] >= thr for r in recs], bool)
     right = np.array([h and p and r['cls'][0] in r['gt_cls'] for r, h, p in zip(recs, hit, pos)], bool)
     tp, fn, tn, fp = (int(x.sum()) for x in (pos & hit, pos & ~hit, ~pos & ~hit, ~pos & hit))
     f = lambda k, n: k/n if n else None
-    return dict(threshold=thr, n_positive=tp+fn, n_negative=tn+fp, tp=tp, fn=fn, tn=tn, fp=fp,
+    return dict(threshold=thr, auc=roc_auc(*image_scores(recs)), n_positive=tp+fn, n_negative=tn+fp, tp=tp, fn=fn, tn=tn, fp=fp,
                 sensitivity=f(tp, tp+fn), sensitivity_ci=_wilson(tp, tp+fn),
                 specificity=f(tn, tn+fp), specificity_ci=_wilson(tn, tn+fp),
                 top1_class_accuracy=f(int(right.sum()), tp), n_top1=tp)
+
+# %% ../nbs/04_evaluate.ipynb #e0a1c004
+def choose_threshold(scores, # image scores on validation data with tumor-free slices
+                     labels, # True for tumor images
+                     min_sensitivity:float=0.95, # the rule: keep at least this sensitivity
+                    ) -> float:
+    "The highest threshold on the image score whose sensitivity is still at least `min_sensitivity`."
+    pos = np.sort(np.asarray(scores, float)[np.asarray(labels, bool)])[::-1]
+    if not len(pos): raise ValueError('no tumor images among the labels: cannot choose an operating threshold')
+    if not 0 < min_sensitivity <= 1: raise ValueError(f'min_sensitivity={min_sensitivity}: must be in (0, 1]')
+    return float(pos[int(np.ceil(min_sensitivity*len(pos))) - 1])
+
+# %% ../nbs/04_evaluate.ipynb #e0a1c007
+def reliability(scores, # image scores in [0, 1]
+                labels, # True for tumor images
+                bins:int=10 # equal-width score bins
+               ) -> dict:
+    "Reliability table of the image score (mean score vs share of tumor images per bin) and its expected calibration error."
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    idx = np.clip((s*bins).astype(int), 0, bins-1); rows = []
+    for b in range(bins):
+        m = idx == b
+        if m.any(): rows.append(dict(lo=b/bins, hi=(b+1)/bins, n=int(m.sum()), score=float(s[m].mean()), tumor_rate=float(y[m].mean())))
+    ece = sum(r['n']*abs(r['score'] - r['tumor_rate']) for r in rows) / max(len(s), 1)
+    return dict(ece=float(ece), bins=rows)
 
 # %% ../nbs/04_evaluate.ipynb #c1d20268
 SIZE_EDGES = (0.02, 0.06)
@@ -339,6 +381,38 @@ def plot_pr(st:dict, # from `detection_stats`
     ax.legend(loc='lower left'); fig.tight_layout(); fig.savefig(path, dpi=120)
     return Path(path)
 
+# %% ../nbs/04_evaluate.ipynb #e0a1c010
+def plot_roc(scores, labels, # image scores and tumor flags
+             path, # PNG to write
+             thr:float|None=None # operating threshold to mark on the curve
+            ) -> Path:
+    "Save the image-level ROC curve (tumor present vs tumor-free), with the AUC and the operating point."
+    from matplotlib.figure import Figure
+    from sklearn.metrics import roc_curve
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    fpr, tpr, _ = roc_curve(y, s)
+    fig = Figure(figsize=(5, 5)); ax = fig.subplots()
+    ax.plot(fpr, tpr, label=f'AUC {roc_auc(s, y):.3f}'); ax.plot([0, 1], [0, 1], ':', color='grey')
+    if thr is not None:
+        ax.plot([(s[~y] >= thr).mean()], [(s[y] >= thr).mean()], 'o', color='C3', label=f'operating point (score >= {thr:.3f})')
+    ax.set_xlabel('1 - specificity (tumor-free slices flagged)'); ax.set_ylabel('sensitivity (tumor slices found)')
+    ax.set_title(f'Image-level ROC ({int(y.sum())} tumor, {int((~y).sum())} tumor-free)'); ax.legend(loc='lower right')
+    fig.tight_layout(); fig.savefig(path, dpi=100)
+    return Path(path)
+
+def plot_reliability(rel:dict, # from `reliability`
+                     path # PNG to write
+                    ) -> Path:
+    "Save the reliability diagram of the image score."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5, 5)); ax = fig.subplots(); b = rel['bins']
+    ax.bar([r['lo'] for r in b], [r['tumor_rate'] for r in b], width=[r['hi'] - r['lo'] for r in b], align='edge', alpha=.6, edgecolor='k', label='share of tumor images')
+    ax.plot([r['score'] for r in b], [r['tumor_rate'] for r in b], 'o', color='C3', label='mean score in bin')
+    ax.plot([0, 1], [0, 1], ':', color='grey'); ax.set_xlabel('image score'); ax.set_ylabel('share of tumor images')
+    ax.set_title(f"Reliability of the image score (ECE {rel['ece']:.3f})"); ax.legend(loc='upper left')
+    fig.tight_layout(); fig.savefig(path, dpi=100)
+    return Path(path)
+
 # %% ../nbs/04_evaluate.ipynb #d231be73
 def sha256(path # file to hash
           ) -> str:
@@ -354,13 +428,13 @@ def _train_imgsz(model) -> int:
     return int(max(s) if isinstance(s, (list, tuple)) else s)
 
 # %% ../nbs/04_evaluate.ipynb #ae7a9108
-def _ultra_val(model, yml:Path, project:Path, plots:bool, **kw) -> dict:
+def _ultra_val(model, yml:Path, project:Path, plots:bool, names:dict|None=None, **kw) -> dict:
     "Precision, recall, mAP50 and mAP50-95, overall and per class, from ultralytics' validator."
     m = model.val(data=str(yml), split='val', project=str(project), name='val', exist_ok=True, plots=plots,
                   save_txt=True, save_conf=True, verbose=False, **kw)
     idx, nt = [int(i) for i in m.box.ap_class_index], m.nt_per_class
     per_class = {}
-    for c, n in model.names.items():
+    for c, n in (names or model.names).items():
         i = idx.index(c) if c in idx else None
         v = (m.box.p[i], m.box.r[i], m.box.ap50[i], m.box.ap[i]) if i is not None else (None,)*4
         per_class[n] = dict(zip(('precision', 'recall', 'map50', 'map50_95'), v), n_instances=int(nt[c]) if nt is not None else 0)
@@ -375,13 +449,14 @@ def read_predictions(path # YOLO prediction file, `cls cx cy w h conf` per line 
     if a.shape[1] != 6: raise ValueError(f'{path}: expected `cls cx cy w h conf` per line, got {a.shape[1]} columns')
     return a[:, 0].astype(int), a[:, 5], np.c_[a[:, 1:3] - a[:, 3:5]/2, a[:, 1:3] + a[:, 3:5]/2]
 
-def _val_records(files:list, pred_dir:Path) -> list:
+def _val_records(files:list, pred_dir:Path, agnostic:bool=False) -> list:
     "Image records from the labels of `files` and the predictions ultralytics' validator saved for them."
     root = os.path.commonpath([os.path.dirname(f) for f in files])     # how the validator names its files
     recs = []
     for f in files:
         c, p, b = read_predictions(Path(pred_dir)/('_'.join(Path(f).relative_to(root).with_suffix('').parts) + '.txt'))
-        recs.append(image_record(*read_labels(label_path(f)), cls=c, conf=p, boxes=b, file=f))
+        gc, gb = read_labels(label_path(f))
+        recs.append(image_record(np.zeros_like(gc) if agnostic else gc, gb, cls=np.zeros_like(c) if agnostic else c, conf=p, boxes=b, file=f))
     return recs
 
 # %% ../nbs/04_evaluate.ipynb #b21672f2
@@ -416,9 +491,23 @@ def _extras(recs:list, names:dict, thr:float, n_boot:int, seed:int) -> dict:
     st = detection_stats(recs, len(names))
     m50, m5095 = mean_ap(st, len(names))
     one = [single_label(r) for r in recs]
+    scores, labels = image_scores(one)
     return dict(st=st, map50_ours=m50, map50_95_ours=m5095, map50_ci=list(bootstrap_map50(st, n_boot, seed)),
+                scores=scores, labels=labels, reliability=reliability(scores, labels) if 0 < labels.sum() < len(labels) else None,
                 image_level=image_level(one, thr), recall_by_size=recall_by_size(one, thr),
                 confusion=confusion_matrix(one, len(names), thr))
+
+def stored_threshold(model # an ultralytics YOLO model (or its checkpoint dict)
+                    ) -> float|None:
+    "The operating threshold a checkpoint carries (`ckpt['tumor_detect']['threshold']`), or None."
+    ck = model if isinstance(model, dict) else getattr(model, 'ckpt', None) or {}
+    return (ck.get('tumor_detect') or {}).get('threshold')
+
+def _check_names(dnames:dict, names:dict, data:str, weights:str):
+    "The dataset's classes must be the model's (same ids), else one clear line that names --agnostic."
+    if dnames and any(names.get(i) != n for i, n in dnames.items()):
+        raise ValueError(f"{data} has classes {list(dnames.values())}, the model {Path(weights).name} has {list(names.values())}; "
+                         f"pass --agnostic to score every class as one 'tumor' class")
 
 # %% ../nbs/04_evaluate.ipynb #23bd6720
 def evaluate(weights:str, # YOLO checkpoint (.pt)
@@ -432,7 +521,8 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
              seed:int=0, # bootstrap seed
              device:str='cpu', # 'cpu', '0', 'cuda:0', ...
              batch:int=16, # images per forward pass
-             thr:float=0.25, # operating confidence for image-level, size, and confusion metrics
+             thr:float=-1, # operating threshold for image-level, size and confusion metrics; -1 = the model's own (else 0.25)
+             agnostic:bool=False, # score every class as one "tumor" class (datasets with other class names)
              workers:int=0, # dataloader workers of ultralytics' validator
              plots:bool=False # also keep ultralytics' own validation plots in `out`/ultralytics
             ) -> dict:
@@ -444,21 +534,22 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
     if not files: raise FileNotFoundError(f"split {split!r} ({', '.join(srcs)}) holds no images ({', '.join(IMG_SUFFIXES)})")
     model = lazy('ultralytics').YOLO(weights)
     names = {int(k): v for k, v in model.names.items()}
-    if dnames and len(dnames) != len(names):
-        raise ValueError(f'{data} has {len(dnames)} classes, the model {weights} has {len(names)}: {names}')
-    imgsz = imgsz or _train_imgsz(model)
-    kw = dict(imgsz=imgsz, conf=conf, iou=iou, batch=batch, device=device)
+    if agnostic: names = {0: 'tumor'}
+    else: _check_names(dnames, names, data, weights)
+    imgsz, thr_src = imgsz or _train_imgsz(model), 'given' if thr >= 0 else 'model' if stored_threshold(model) else 'default'
+    thr = thr if thr >= 0 else stored_threshold(model) or 0.25
+    kw = dict(imgsz=imgsz, conf=conf, iou=iou, batch=batch, device=device, **({'single_cls': True} if agnostic else {}))
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(out)/'ultralytics' if out and plots else Path(tmp)
-        uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, workers=workers, **kw)
-        recs = _val_records(files, project/'val'/'labels')
+        uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, names=names, workers=workers, **kw)
+        recs = _val_records(files, project/'val'/'labels', agnostic)
     ex = _extras(recs, names, thr, n_boot, seed)
     d = _report(uv, ex, names, dict(weights=str(Path(weights).resolve()), weights_sha256=sha256(weights),
         data=str(Path(data).resolve()) if data else '', split=split, images=srcs, n_images=len(files),
-        data_names=dnames, settings=dict(kw, thr=thr, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
+        data_names=dnames, settings=dict(kw, thr=thr, thr_source=thr_src, agnostic=agnostic, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
     if not d['map50_check']['ok']: warnings.warn(f"mAP50 cross-check failed: {d['map50_check']}")
     d['elapsed_s'] = round(time.time() - t0, 2)
-    if out: d['files'] = _write_outputs(d, ex['st'], names, out)
+    if out: d['files'] = _write_outputs(d, ex, names, out)
     return d
 
 # %% ../nbs/04_evaluate.ipynb #6e51f8b3
@@ -467,7 +558,7 @@ def _report(uv:dict, ex:dict, names:dict, prov:dict) -> dict:
     diff = abs(ex['map50_ours'] - uv['map50'])
     d = dict(map50=uv['map50'], map50_95=uv['map50_95'], precision=uv['precision'], recall=uv['recall'],
              map50_ci=ex['map50_ci'], map50_ci_method=f"percentile bootstrap over images, {prov['settings']['n_boot']} resamples, 95%",
-             per_class=uv['per_class'], image_level=ex['image_level'], recall_by_size=ex['recall_by_size'],
+             per_class=uv['per_class'], image_level=ex['image_level'], calibration=ex['reliability'], recall_by_size=ex['recall_by_size'],
              confusion_matrix=dict(labels=[*names.values(), 'background'], rows='true', cols='predicted',
                                    threshold=prov['settings']['thr'], iou=0.5, counts=ex['confusion']),
              map50_check=dict(ours=ex['map50_ours'], ultralytics=uv['map50'], abs_diff=diff,
@@ -479,13 +570,16 @@ def _report(uv:dict, ex:dict, names:dict, prov:dict) -> dict:
     return _clean(d)
 
 # %% ../nbs/04_evaluate.ipynb #e749a36d
-def _write_outputs(d:dict, st:dict, names:dict, out) -> list:
-    "Write metrics.json, metrics.md and the two figures into `out`; returns their names."
+def _write_outputs(d:dict, ex:dict, names:dict, out) -> list:
+    "Write metrics.json, metrics.md and the figures (confusion, PR; ROC and reliability with tumor-free images) into `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     n = list(names.values())
     plot_confusion(np.array(d['confusion_matrix']['counts']), n, out/'confusion_matrix.png', d['confusion_matrix']['threshold'])
-    plot_pr(st, n, out/'pr_curve.png')
+    plot_pr(ex['st'], n, out/'pr_curve.png')
     files = ['metrics.json', 'metrics.md', 'confusion_matrix.png', 'pr_curve.png']
+    if ex['reliability']:
+        plot_roc(ex['scores'], ex['labels'], out/'roc_curve.png', d['image_level']['threshold'])
+        plot_reliability(ex['reliability'], out/'reliability.png'); files += ['roc_curve.png', 'reliability.png']
     (out/'metrics.md').write_text(metrics_markdown({**d, 'files': files}))
     _write_json(out/'metrics.json', {**d, 'files': files})
     return files
@@ -515,6 +609,8 @@ def _sections(d:dict, md:bool=True) -> list:
         ['precision', _f(d.get('precision')), ''], ['recall', _f(d.get('recall')), ''],
         [f"image sensitivity ({thr}; {il.get('n_positive', '?')} tumor images)", _f(il.get('sensitivity')), _ci(il.get('sensitivity_ci'))],
         [f"image specificity ({thr}; {il.get('n_negative', '?')} tumor-free)", _f(il.get('specificity')), _ci(il.get('specificity_ci'))],
+        ['image ROC AUC (score = top box confidence)', _f(il.get('auc')), ''],
+        ['image score ECE (10 bins)', _f((d.get('calibration') or {}).get('ece')), ''],
         [f"top-1 class accuracy ({thr}; {il.get('n_top1', '?')} detected)", _f(il.get('top1_class_accuracy')), '']])
     pc = t(['class', 'instances', 'precision', 'recall', 'mAP50', 'mAP50-95'],
            [[k, v.get('n_instances'), *(_f(v.get(m)) for m in ('precision', 'recall', 'map50', 'map50_95'))]
@@ -552,10 +648,11 @@ def eval_cli(weights:str, # YOLO checkpoint (.pt)
              imgsz:int=0, # inference size; 0 = the training size stored in the checkpoint
              device:str='cpu', # 'cpu', '0', 'cuda:0', ...
              n_boot:int=1000, # bootstrap resamples for the mAP50 interval
-             thr:float=0.25 # operating confidence for image-level metrics
+             thr:float=-1, # operating threshold for image-level metrics; -1 = the model's stored threshold (else 0.25)
+             agnostic:bool=False # score every class as one "tumor" class, for datasets with other class names
             ) -> dict:
     "`tumor-detect eval`: print the metrics table of WEIGHTS on a split and write the JSON."
-    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr)
+    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr, agnostic=agnostic)
     print(format_metrics(d))
     if json: _write_json(json, d)
     return d
