@@ -26,6 +26,7 @@ COMMANDS = {
     'tune':           'tumor_detect.train:tune',
     'eval':           'tumor_detect.evaluate:eval_cli',
     'card':           'tumor_detect.evaluate:card_cli',
+    'operating-point':'tumor_detect.operating:operating_point',
     'export':         'tumor_detect.predict:export_cli',
     'predict':        'tumor_detect.predict:predict_cli',
     'bench':          'tumor_detect.predict:bench_cli',
