@@ -379,6 +379,14 @@ def _validation_handler(service:Service):
         return refuse(422, 'bad_request', "no file in field 'file'; send it with curl -F file=@slice.jpg URL")
     return handler
 
+def _http_handler(service:Service):
+    "Starlette's HTTP errors on /api/predict (a malformed multipart body) as our JSON errors, counted."
+    async def handler(request, exc):
+        if request.url.path != '/api/predict': return await lazy('fastapi.exception_handlers').http_exception_handler(request, exc)
+        service.metrics.error('api', exc.status_code, 'bad_request')
+        return _json_error(exc.status_code, f'malformed request: {exc.detail}; send one image with curl -F file=@slice.jpg URL', getattr(exc, 'headers', None))
+    return handler
+
 # %% ../nbs/09_app.ipynb #c0a9e201
 def _api(service:Service, auth:tuple|None=None):
     "The FastAPI app with `/health`, `/metrics` and `/api/predict` (Gradio is mounted on it by `create_app`)."
@@ -390,6 +398,7 @@ def _api(service:Service, auth:tuple|None=None):
     app = fastapi.FastAPI(title='tumor-detect', description=NOTICE, lifespan=lifespan)
     app.state.service, cap = service, int(service.max_upload_mb*2**20) + 64*1024
     app.add_exception_handler(lazy('fastapi.exceptions').RequestValidationError, _validation_handler(service))
+    app.add_exception_handler(lazy('starlette.exceptions').HTTPException, _http_handler(service))
     @app.middleware('http')
     async def guard(request, call_next):                       # login and size checks before the body is read
         if request.url.path == '/api/predict':
@@ -409,7 +418,9 @@ def _api(service:Service, auth:tuple|None=None):
     async def predict(file:fastapi.UploadFile=fastapi.File(description=_DOC['file']),
                       conf:float|None=F(None, ge=0, le=1, description=_DOC['conf']), iou:float|None=F(None, ge=0, le=1, description=_DOC['iou']),
                       conf_q:float|None=Q(None, alias='conf', ge=0, le=1, description=_DOC['query']),
-                      iou_q:float|None=Q(None, alias='iou', ge=0, le=1, description=_DOC['query'])):
+                      iou_q:float|None=Q(None, alias='iou', ge=0, le=1, description=_DOC['query']), request:fastapi.Request=None):
+        if len((await request.form()).getlist('file')) > 1:
+            service.metrics.error('api', 422, 'bad_request'); return _json_error(422, "one slice per request: send a single file in field 'file'")
         pick = lambda *v: next((x for x in v if x is not None))
         return await _api_predict(service, file, pick(conf, conf_q, 0.25), pick(iou, iou_q, 0.7))
     return app
