@@ -3,6 +3,11 @@ free loopback port. Uploads a bundled slice, waits for the annotated image and t
 research-use notice, a refused upload, an example click, the Monitoring and Model tabs, and saves
 artifacts/screenshots/detect.png (and monitoring.png).
 
+A second server's detector fills the fields a model with stored metadata fills (operating threshold 0.5, and an
+OOD score: here a stand-in, the image's colourfulness, since an MR slice is grey): a black slice must read "No tumor
+found", a colour-cast tumor slice must keep its boxes and carry the OOD warning, pydicom's 64x64 MR crop the
+tiny-image warning (screenshots no_tumor.png, ood.png, tiny.png).
+
 Needs (CI): `apt-get install -y chromium` and `pip install playwright` (never `playwright install`: we drive the
 system Chromium). Skipped with the reason when either is missing."""
 import json, os, shutil, subprocess, sys, time
@@ -28,11 +33,8 @@ def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    "`tumor_detect.app.serve` in a subprocess on a free loopback port, with its log in a temp folder."
-    port, d = _free_port(), tmp_path_factory.mktemp('serve')
-    code = f'from tumor_detect.app import serve; serve(port={port}, log_path={str(d/"predictions.db")!r})'
+def _serve(d, code, port):
+    "Run `code` (which must start a server on its port) in a subprocess; yield its URL once /health answers."
     log = open(d/'server.log', 'w')
     p = subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     url, end = f'http://127.0.0.1:{port}', time.monotonic() + 180
@@ -44,6 +46,46 @@ def server(tmp_path_factory):
     else: p.kill(); pytest.fail('server did not answer /health within 180 s')
     yield url
     p.terminate(); p.wait(30); log.close()
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+    "`tumor_detect.app.serve` in a subprocess on a free loopback port, with its log in a temp folder."
+    port, d = _free_port(), tmp_path_factory.mktemp('serve')
+    yield from _serve(d, f'from tumor_detect.app import serve; serve(port={port}, log_path={str(d/"predictions.db")!r})', port)
+
+
+CONTRACT = """
+import numpy as np
+import tumor_detect.app as A
+from tumor_detect.predict import to_rgb
+class Contract(A.Detector):
+    def __call__(self, images, *a, **kw):
+        rs, x = super().__call__(images, *a, **kw), to_rgb(images)
+        for r in rs: r.threshold, r.ood, r.ood_threshold = 0.5, float(np.mean(x.max(2).astype(int) - x.min(2))), 10.0
+        return rs
+init = A.Service.__init__
+def patched(self, *a, **kw): init(self, *a, **kw); self.detector.__class__ = Contract
+A.Service.__init__ = patched
+"""
+
+
+@pytest.fixture(scope='module')
+def contract_server(tmp_path_factory):
+    "The same server, its detector returning an operating threshold and an OOD score as a model with metadata will."
+    port, d = _free_port(), tmp_path_factory.mktemp('serve_contract')
+    yield from _serve(d, CONTRACT + f'A.serve(port={port}, log_path={str(d/"predictions.db")!r})', port)
+
+
+def _browser(p, outside):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    page = browser.new_page(viewport={'width': 1400, 'height': 1100})
+    def guard(route):                                # the page may only talk to our server
+        if urlparse(route.request.url).hostname not in ('127.0.0.1', 'localhost') and not route.request.url.startswith(('data:', 'blob:')):
+            outside.append(route.request.url); return route.abort()
+        return route.continue_()
+    page.route('**/*', guard)
+    return browser, page
 
 
 def _slice():
@@ -59,13 +101,7 @@ def examples_first_name():
 def test_detect_in_browser(server, tmp_path):
     outside = []
     with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={'width': 1400, 'height': 1100})
-        def guard(route):                            # the page may only talk to our server
-            if urlparse(route.request.url).hostname not in ('127.0.0.1', 'localhost') and not route.request.url.startswith(('data:', 'blob:')):
-                outside.append(route.request.url); return route.abort()
-            return route.continue_()
-        page.route('**/*', guard)
+        browser, page = _browser(p, outside)
         page.goto(server + '/', wait_until='domcontentloaded')
         expect = pw.expect
         expect(page.locator('#notice')).to_contain_text('Research use only — not a medical device, not for diagnosis', timeout=60_000)
@@ -98,3 +134,51 @@ def test_detect_in_browser(server, tmp_path):
     assert outside == [], outside
     health = json.load(urlopen(server + '/health', timeout=5))
     assert health['status'] == 'ok' and health['log']['written'] + health['log']['pending'] == 2   # upload + example; the refused one is not logged
+
+
+def _upload(page, path, first=False):
+    if not first: page.locator('#upload button[aria-label*="Clear" i], #upload button[aria-label*="Remove" i]').first.click()
+    page.locator('#upload input[type=file]').set_input_files(str(path))
+
+
+def test_verdict_and_warnings_in_browser(contract_server, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from pydicom import examples
+    from tumor_detect.core import sample_dir
+    black, tinted, tiny = tmp_path/'black.png', tmp_path/'tinted.png', tmp_path/'mr_small.dcm'
+    Image.new('L', (512, 512)).save(black)
+    sl = sorted((sample_dir()/'valid'/'images').glob('*.jpg'))[6]            # a glioma slice; sepia cast: unlike training
+    Image.fromarray((np.asarray(Image.open(sl).convert('RGB'))*np.array([1, .85, .7])).astype(np.uint8)).save(tinted)
+    examples.mr.save_as(tiny)
+    outside, expect = [], pw.expect
+    with pw.sync_playwright() as p:
+        browser, page = _browser(p, outside)
+        page.goto(contract_server + '/', wait_until='domcontentloaded')
+        expect(page.locator('#notice')).to_contain_text('Research use only', timeout=60_000)
+
+        _upload(page, black, first=True)                                     # a tumor-free (empty) slice
+        expect(page.locator('#status h3')).to_have_text('No tumor found', timeout=90_000)
+        expect(page.locator('#status')).to_contain_text("no box reached the model's operating threshold 0.50")
+        expect(page.locator('#warnings .td-warn')).to_have_count(0)
+        expect(page.locator('#notice')).to_be_in_viewport()
+        page.screenshot(path=str(SHOT.with_name('no_tumor.png')), full_page=True)
+
+        _upload(page, tinted)                                                # out of distribution, still a tumor
+        expect(page.locator('#warnings')).to_contain_text('This image looks unlike the training data (score', timeout=90_000)
+        expect(page.locator('#warnings')).to_contain_text('treat the result with caution')
+        expect(page.locator('#warnings .td-warn').first).to_be_visible()
+        expect(page.locator('#status h3')).to_contain_text('Tumor found: ')
+        expect(page.locator('#annotated img')).to_be_visible()
+        expect(page.locator('#detections')).to_contain_text('at/above 0.50')
+        page.screenshot(path=str(SHOT.with_name('ood.png')), full_page=True)
+
+        _upload(page, tiny)                                                  # pydicom's 64x64 MR crop
+        expect(page.locator('#warnings')).to_contain_text('far smaller than the', timeout=90_000)
+        expect(page.locator('#status')).to_contain_text('mr_small.dcm')
+        page.screenshot(path=str(SHOT.with_name('tiny.png')), full_page=True)
+        browser.close()
+    assert outside == [], outside
+    for n in ('no_tumor.png', 'ood.png', 'tiny.png'): assert SHOT.with_name(n).stat().st_size > 10_000
+    metrics = urlopen(contract_server + '/metrics', timeout=5).read().decode()
+    assert 'tumor_detect_verdicts_total{verdict="no_tumor"}' in metrics and 'tumor_detect_ood_images_total 1.0' in metrics

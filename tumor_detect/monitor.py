@@ -22,12 +22,16 @@ _SCHEMA = '''
 CREATE TABLE IF NOT EXISTS predictions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, model_version TEXT, latency_ms REAL, image_sha256 TEXT,
   width INTEGER, height INTEGER, frame INTEGER, n_detections INTEGER, top_class TEXT, max_conf REAL,
-  box_area REAL, box_cx REAL, box_cy REAL, detections TEXT, features TEXT, embedding BLOB);
+  box_area REAL, box_cx REAL, box_cy REAL, detections TEXT, features TEXT, embedding BLOB,
+  tumor_present INTEGER, threshold REAL, ood REAL, ood_threshold REAL);
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);
 CREATE TABLE IF NOT EXISTS alerts (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, kind TEXT, n INTEGER, score REAL, drifted TEXT,
   message TEXT, report TEXT);
 '''
+_ADDED = dict(tumor_present='INTEGER', threshold='REAL', ood='REAL', ood_threshold='REAL')   # columns newer than the first schema
+_COLUMNS = ['id', 'ts', 'model_version', 'latency_ms', 'image_sha256', 'width', 'height', 'frame', 'n_detections', 'top_class',
+            'max_conf', 'box_area', 'box_cx', 'box_cy', 'detections', *_ADDED]
 
 # %% ../nbs/08_monitor.ipynb #a26821a7
 def _clean(v):
@@ -42,6 +46,15 @@ def _features_json(features:dict|None) -> str:
     return json.dumps({str(k): _clean(v) for k, v in (features or {}).items()}, allow_nan=False)
 
 # %% ../nbs/08_monitor.ipynb #e9b23e58
+def _migrate(db):
+    "Add the columns a log created by an older version lacks; rows are never rewritten."
+    have = {r[1] for r in db.execute('PRAGMA table_info(predictions)')}
+    for col, typ in _ADDED.items():
+        if col in have: continue
+        try: db.execute(f'ALTER TABLE predictions ADD COLUMN {col} {typ}')
+        except sqlite3.OperationalError as e:                       # another process added it first
+            if 'duplicate column' not in str(e): raise
+
 class PredictionLog:
     "Append-only SQLite (WAL) log of served predictions; safe for many processes and threads."
     def __init__(self, path=None, # database file; `default_log_path()` when None
@@ -51,7 +64,7 @@ class PredictionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute('PRAGMA journal_mode=WAL')
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA); _migrate(db)
     def _db(self):
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         db.execute('PRAGMA synchronous=NORMAL')
@@ -64,19 +77,22 @@ def _log(self:PredictionLog, result, # `ImageResult` of the served prediction
          model_version:str='', # e.g. 'reference/best.pt@1a2b3c4d5e6f'
          latency_ms:float|None=None, # end-to-end serving latency
          image_sha256:str='', # hash of the uploaded bytes
-         embedding=None # optional backbone embedding (1-d floats), stored as float32
+         embedding=None, # optional backbone embedding (1-d floats), stored as float32
+         tumor_present:bool|None=None # the verdict, when `result.detections` were trimmed below it; `result.tumor_present` when None
         ) -> int:
     "Append one prediction; returns its row id. Stores no pixels and no source name or metadata."
     pf = prediction_features(result)
     dets = json.dumps([d.to_dict() for d in result.detections])
     emb = None if embedding is None else np.asarray(embedding, np.float32).ravel().tobytes()
+    tp = result.tumor_present if tumor_present is None else tumor_present
     row = (time.time(), str(model_version), _clean(latency_ms), str(image_sha256), int(result.width), int(result.height),
            result.frame, pf['n_detections'], pf['top_class'], pf['max_conf'], _clean(pf['box_area']),
-           _clean(pf['box_cx']), _clean(pf['box_cy']), dets, _features_json(features), emb)
+           _clean(pf['box_cx']), _clean(pf['box_cy']), dets, _features_json(features), emb,
+           int(bool(tp)), _clean(result.threshold), _clean(result.ood), _clean(result.ood_threshold))
     with self._db() as db:
         cur = db.execute('INSERT INTO predictions (ts, model_version, latency_ms, image_sha256, width, height, frame, n_detections, '
-                         'top_class, max_conf, box_area, box_cx, box_cy, detections, features, embedding) '
-                         'VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)', row)
+                         'top_class, max_conf, box_area, box_cx, box_cy, detections, features, embedding, '
+                         'tumor_present, threshold, ood, ood_threshold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)', row)
         return cur.lastrowid
 PredictionLog.log = _log
 
@@ -109,8 +125,7 @@ def _to_frame(self:PredictionLog, last:int|None=None # only the newest `last` ro
     rows = self._rows('SELECT * FROM predictions ORDER BY id DESC' + (' LIMIT ?' if last else ''), (int(last),) if last else ())[::-1]
     feats = [json.loads(r.pop('features') or '{}') for r in rows]
     for r in rows: r.pop('embedding', None)
-    df = pd.DataFrame(rows, columns=['id', 'ts', 'model_version', 'latency_ms', 'image_sha256', 'width', 'height', 'frame',
-                                     'n_detections', 'top_class', 'max_conf', 'box_area', 'box_cx', 'box_cy', 'detections'])
+    df = pd.DataFrame(rows, columns=_COLUMNS)
     f = pd.DataFrame(feats, index=df.index)
     return pd.concat([df, f[[c for c in f.columns if c not in df.columns]]], axis=1)
 PredictionLog.to_frame = _to_frame

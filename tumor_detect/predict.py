@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'SAFE_DICOM_TAGS', 'OOD_WARNING', 'SMALL_WARNING', 'Detection', 'ImageResult', 'to_rgb', 'read_image',
-           'dicom_meta', 'read_dicom', 'letterbox', 'unletterbox', 'nms', 'postprocess', 'Detector', 'draw_detections',
-           'VolumeResult', 'predict_volume', 'predict_batch', 'export_onnx', 'box_iou', 'map50_95', 'quantize_onnx',
-           'peak_rss_mb', 'bench', 'bench_table', 'default_weights', 'predict_cli', 'export_cli', 'bench_cli']
+           'dicom_meta', 'read_dicom', 'letterbox', 'unletterbox', 'nms', 'postprocess', 'Detector',
+           'group_overlapping', 'draw_detections', 'VolumeResult', 'predict_volume', 'predict_batch', 'export_onnx',
+           'box_iou', 'map50_95', 'quantize_onnx', 'peak_rss_mb', 'bench', 'bench_table', 'default_weights',
+           'predict_cli', 'export_cli', 'bench_cli']
 
 # %% ../nbs/05_predict.ipynb #58b1a3ab
 import ast, csv, importlib, json, math, os, platform, resource, shutil, subprocess, sys, tempfile, time
@@ -413,22 +414,62 @@ def _expand(images) -> list:
 
 # %% ../nbs/05_predict.ipynb #c158db45
 _COLORS = ((255, 56, 56), (56, 168, 255), (255, 178, 29), (72, 249, 10), (207, 210, 49), (146, 204, 23))
+_GREY = (150, 150, 150)
 
+def _overlap(a:tuple, b:tuple) -> float:
+    "Intersection over the smaller box's area: 1 when one box lies inside the other."
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0: return 0.
+    return w*h/max(min((a[2] - a[0])*(a[3] - a[1]), (b[2] - b[0])*(b[3] - b[1])), 1e-9)
+
+def group_overlapping(dets:list, # `Detection`s
+                      overlap:float=0.5 # boxes overlapping more than this (of the smaller box), whatever their class, are one finding
+                     ) -> list:
+    "Boxes of one finding together, best first: a list of groups, each a list of `Detection`s by falling confidence."
+    groups = []
+    for d in sorted(dets, key=lambda d: -d.conf):
+        g = next((g for g in groups if _overlap(g[0].box, d.box) > overlap), None)
+        if g is None: groups.append([d])
+        else: g.append(d)
+    return groups
+
+# %% ../nbs/05_predict.ipynb #5e0b3a74
+def _font(size:int):
+    try: return ImageFont.load_default(size=size)
+    except TypeError: return ImageFont.load_default()
+
+def _place(rect:tuple, placed:list, W:int, H:int) -> tuple:
+    "Shift a label rectangle inside the image; try above, inside and below its box, avoiding labels already placed."
+    x1, y_above, w, h, y_in, y_below = rect
+    x = min(max(x1, 0), max(W - w, 0))
+    cands = [(x, y) for y in (y_above, y_in, y_below) if 0 <= y <= H - h] or [(x, min(max(y_in, 0), max(H - h, 0)))]
+    free = lambda c: not any(c[0] < p[2] and p[0] < c[0] + w and c[1] < p[3] and p[1] < c[1] + h for p in placed)
+    x, y = next((c for c in cands if free(c)), cands[0])
+    placed.append((x, y, x + w, y + h)); return x, y
+
+# %% ../nbs/05_predict.ipynb #5e0b3a75
 def draw_detections(img:np.ndarray, # uint8 HxWx3
-                    dets:list # `Detection`s
+                    dets:list, # `Detection`s
+                    threshold:float|None=None, # operating threshold: boxes below it are drawn grey, labelled "below threshold"
+                    min_side:int=0, # upsample (bicubic, integer factor) images whose short side is below this, for display
+                    overlap:float=0.5 # boxes overlapping more than this are one finding: one label, secondary boxes thin
                    ) -> Image.Image:
-    "The image with labelled boxes, drawn with Pillow only."
-    im = Image.fromarray(img); d = ImageDraw.Draw(im)
-    lw, fs = max(1, round(min(im.size)/200)), max(10, min(im.size)//30)
-    try: font = ImageFont.load_default(size=fs)
-    except TypeError: font = ImageFont.load_default()
-    for det in dets:
-        c = _COLORS[det.cls_id % len(_COLORS)]
-        d.rectangle(det.box, outline=c, width=lw)
-        l, t, r, b = d.textbbox((0, 0), f'{det.cls_name} {det.conf:.2f}', font=font)
-        y = det.y1 - (b - t) - 2 if det.y1 - (b - t) - 2 >= 0 else det.y1
-        d.rectangle((det.x1, y, det.x1 + r - l + 2, y + b - t + 2), fill=c)
-        d.text((det.x1 + 1 - l, y + 1 - t), f'{det.cls_name} {det.conf:.2f}', fill=(255, 255, 255), font=font)
+    "The image with labelled boxes, one label per finding, drawn with Pillow only; the labels are in `.info['labels']`."
+    im = Image.fromarray(img); k = math.ceil(min_side/min(im.size)) if min(im.size) < min_side else 1
+    if k > 1: im = im.resize((im.width*k, im.height*k), Image.BICUBIC)
+    d, W, H, s = ImageDraw.Draw(im), im.width, im.height, min(im.size)
+    lw, font, placed, labels = max(2, round(s/200)), _font(max(12, s//30)), [], []
+    for g in group_overlapping(dets, overlap):
+        best, low = g[0], threshold is not None and g[0].conf < threshold
+        c = _GREY if low else _COLORS[best.cls_id % len(_COLORS)]
+        for o in g[1:]: d.rectangle(tuple(v*k for v in o.box), outline=c, width=1)
+        x1, y1, x2, y2 = (v*k for v in best.box); d.rectangle((x1, y1, x2, y2), outline=c, width=lw if not low else max(1, lw//2))
+        text = f'{best.cls_name} {best.conf:.2f}' + (f' (+{len(g) - 1})' if len(g) > 1 else '') + (' below threshold' if low else '')
+        l, t, r, b = d.textbbox((0, 0), text, font=font); w, h = r - l + 4, b - t + 4
+        x, y = _place((x1, y1 - h, w, h, y1 + lw, y2 + lw), placed, W, H)
+        d.rectangle((x, y, x + w, y + h), fill=c); d.text((x + 2 - l, y + 2 - t), text, fill=(255, 255, 255), font=font)
+        labels.append(text)
+    im.info['labels'] = labels
     return im
 
 # %% ../nbs/05_predict.ipynb #27263c6f
