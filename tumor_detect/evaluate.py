@@ -509,6 +509,13 @@ def _check_names(dnames:dict, names:dict, data:str, weights:str):
         raise ValueError(f"{data} has classes {list(dnames.values())}, the model {Path(weights).name} has {list(names.values())}; "
                          f"pass --agnostic to score every class as one 'tumor' class")
 
+def _relpath(p) -> str:
+    "A path relative to the project folder when it is inside it (no machine paths in reports), else absolute."
+    from tumor_detect.core import project_root
+    p = Path(p).resolve()
+    try: return p.relative_to(project_root()).as_posix()
+    except ValueError: return str(p)
+
 # %% ../nbs/04_evaluate.ipynb #23bd6720
 def evaluate(weights:str, # YOLO checkpoint (.pt)
              data:str='', # dataset yaml; may be '' when `split` is an images folder
@@ -544,8 +551,8 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
         uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, names=names, workers=workers, **kw)
         recs = _val_records(files, project/'val'/'labels', agnostic)
     ex = _extras(recs, names, thr, n_boot, seed)
-    d = _report(uv, ex, names, dict(weights=str(Path(weights).resolve()), weights_sha256=sha256(weights),
-        data=str(Path(data).resolve()) if data else '', split=split, images=srcs, n_images=len(files),
+    d = _report(uv, ex, names, dict(weights=_relpath(weights), weights_sha256=sha256(weights),
+        data=_relpath(data) if data else '', split=split, images=[_relpath(s) for s in srcs], n_images=len(files),
         data_names=dnames, settings=dict(kw, thr=thr, thr_source=thr_src, agnostic=agnostic, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
     if not d['map50_check']['ok']: warnings.warn(f"mAP50 cross-check failed: {d['map50_check']}")
     d['elapsed_s'] = round(time.time() - t0, 2)
@@ -684,7 +691,13 @@ Augmentation and Partition", PLoS ONE 10(10): e0140381, 2015; and the Kaggle/Rob
 
 **Split leakage.** The published train/valid split was made per slice, not per patient: neighbouring slices of one
 patient can sit in train and in valid, and they look almost alike. Validation scores are therefore optimistic
-estimates of performance on new patients; only a patient-level split (or external data) measures that."""
+estimates of performance on new patients; only a patient-level split (or external data) measures that.
+
+**Tumor-free slices and a second source (models trained with `tumor-detect data combine`).** Br35H (Hamada, Kaggle
+"Br35H :: Brain Tumor Detection 2020", as redistributed with YOLO boxes by the RCS-YOLO authors, Kang et al.,
+MICCAI 2023): tumor-free slices and tumor boxes of unlabelled type from mixed MR sequences, split by
+perceptual-hash twin groups into train / valid / test so no split holds a copy of another's slice. No licence is
+stated for these images: research use, cite Br35H and RCS-YOLO; they are never shipped in the package."""
 
 _USE = """**Research and education only. This is not a medical device and not a diagnostic tool.** It has not been
 cleared or approved by any regulator, and its output must not be used to diagnose, triage, or make any decision
@@ -696,13 +709,16 @@ children, or 3D volumes without a slice-wise protocol; images that contain no br
 _LIMITS = """- Slice-level 2D detector: it sees one slice at a time, with no patient, volume, or clinical context.
 - One data source (two hospitals in China, 2005-2010, T1 contrast-enhanced), stretched to 640x640 by the export;
   other scanners, protocols, resolutions and populations are untested.
-- The published data has no tumor-free slices, so false alarms on normal brains are not measured there
-  (specificity is undefined unless the evaluation set adds tumor-free images).
+- The home data has no tumor-free slices; specificity is measured on one external source (Br35H) only, whose
+  tumor-free slices come from another population and mix of sequences.
 - Split leakage (see Data) inflates validation metrics; confidence intervals resample images and do not account
   for patients, so they are too narrow for new-patient performance.
 - Labels are outlines from one export with known errors (e.g. a mislabelled slice, a tiny box at an image edge).
 - Recall depends on tumor size (see the table above); pituitary tumors are mostly small.
-- Confidences are not calibrated probabilities; the operating threshold was not chosen on independent data."""
+- Confidences are model scores, not calibrated probabilities (see the ECE). The operating threshold and the OOD
+  threshold were chosen on the validation split; the external test split is the only data neither saw.
+- The OOD warning flags images unlike the training slices as the backbone sees them; it is no guarantee that an
+  image without a warning is in scope."""
 
 # %% ../nbs/04_evaluate.ipynb #d2f3beed
 def _fmt(v) -> str:
@@ -729,10 +745,31 @@ def _training_rows(rec:dict) -> list:
             ('packages', g('packages', 'versions'))]
     return [(k, 'not recorded' if v is None else _fmt(v)) for k, v in rows]
 
+# %% ../nbs/04_evaluate.ipynb #e0a1c017
+def _external_section(m:dict) -> list:
+    "Card section: class-agnostic results on an external test split."
+    if not m: return []
+    return ['## External validation', f"Split `{m.get('split', '?')}` of `{m.get('data') or '-'}`, scored class-agnostically (every box "
+            f"one 'tumor'): {m.get('n_images', '?')} images, {m.get('n_instances', '?')} tumors, none seen in training or in choosing "
+            f"the thresholds.", _sections(m)[0]]
+
+def _operating_section(op:dict) -> list:
+    "Card sections: the stored operating point and the out-of-distribution warning."
+    if not op: return []
+    at = op.get('at_threshold') or {}
+    rows = [[k, v.get('n_tumor'), v.get('n_free'), _f(v.get('sensitivity')), _f(v.get('specificity'))] for k, v in at.items()]
+    return ['## Operating point', f"Stored threshold on the image score (top box confidence): **{_f(op.get('threshold'))}**. "
+            f"Rule: {op.get('threshold_rule', '-')}. Per-source thresholds: {op.get('per_source_thresholds')}. "
+            f"Validation ROC AUC {_f(op.get('auc'))}.", _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            '## Out-of-distribution warning', f"Threshold {_f(op.get('ood_threshold'), 2)} on the Mahalanobis distance of the "
+            f"backbone embedding; rule: {op.get('ood_rule', '-')}. Share of validation slices flagged per source: {op.get('ood_flagged')}."]
+
 # %% ../nbs/04_evaluate.ipynb #e3dd167d
 def model_card(run_record:dict|str, # run record (dict or JSON/YAML path) from training; may be {} or ''
                metrics:dict|str, # metrics from `evaluate` (dict or metrics.json path)
-               out:str # Markdown file to write, or a folder for MODEL_CARD.md
+               out:str, # Markdown file to write, or a folder for MODEL_CARD.md
+               external:dict|str='', # metrics of an external test set (`evaluate(..., agnostic=True)`), if any
+               operating:dict|str='', # report of `tumor_detect.operating.operating_point`, if any
               ) -> Path:
     "Write a Markdown model card: intended use, data and its caveats, metrics with CIs, per-class table, limitations."
     rec, m = _load(run_record), _load(metrics)
@@ -751,7 +788,8 @@ def model_card(run_record:dict|str, # run record (dict or JSON/YAML path) from t
     parts = [f'# Model card: tumor-detect YOLOv8 brain tumor detector ({name})',
              'Detects and classifies glioma, meningioma and pituitary tumors as boxes on single 2D brain MRI slices.',
              '## Intended use', _USE, '## Training', train, '## Data', _DATA, '## Evaluation', ev, s[0],
-             '### Per class', s[1], '### Recall by tumor size', s[2], '## Limitations', _LIMITS]
+             '### Per class', s[1], '### Recall by tumor size', s[2], *_external_section(_load(external)),
+             *_operating_section(_load(operating)), '## Limitations', _LIMITS]
     out.write_text('\n\n'.join(p for p in parts if p) + '\n')
     return out
 
@@ -759,6 +797,8 @@ def model_card(run_record:dict|str, # run record (dict or JSON/YAML path) from t
 def card_cli(run_record:str, # run.json of the training run ('' if unknown)
              metrics:str, # metrics.json written by `tumor-detect eval --out`
              out:str, # Markdown file, or a folder for MODEL_CARD.md
+             external:str='', # metrics.json of an external test split (`eval --agnostic`), if any
+             operating:str='', # operating.json of `tumor-detect operating-point`, if any
             ) -> Path:
     "Write the model card for `tumor-detect card`."
-    return model_card(run_record, metrics, out)
+    return model_card(run_record, metrics, out, external, operating)
