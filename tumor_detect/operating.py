@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STAMP_KEY', 'OODProfile', 'fit_ood', 'ood_threshold', 'ood_auroc', 'read_stamp', 'stamp_model', 'scores_embeddings',
-           'per_source_threshold', 'operating_point']
+           'per_source_threshold', 'operating_point', 'nonbrain_images', 'ood_report']
 
 # %% ../nbs/12_operating.ipynb #op000003
 import base64, json, time
@@ -183,4 +183,44 @@ def operating_point(weights:str, # `.pt` checkpoint, stamped in place (its `.onn
                n_val=len(vf), n_fit=len(te), data=stamp['data'], weights=_rel(weights), seconds=round(time.time() - t0, 1))
     o = Path(out) if out else Path(weights).parent; o.mkdir(parents=True, exist_ok=True)
     (o/'operating.json').write_text(json.dumps(rep, indent=1) + '\n')
+    return rep
+
+# %% ../nbs/12_operating.ipynb #op000035
+def _u8(a:np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float64); lo, hi = np.percentile(a, (0.5, 99.5))
+    return (np.clip((a - lo)/max(hi - lo, 1e-9), 0, 1)*255).astype(np.uint8)
+
+def nonbrain_images(n_texture:int=8, # generated textures (blocky noise, stripes) to add
+                    seed:int=0) -> list:
+    "(name, uint8 array) pairs of images that are not brain MRI slices, from installed packages and generated."
+    import matplotlib, pydicom.examples as ex
+    from PIL import Image
+    d, out = Path(matplotlib.get_data_path())/'sample_data', []
+    for f in ('grace_hopper.jpg', 'Minduka_Present_Blue_Pack.png', 'logo2.png'):
+        if (d/f).exists(): out.append((f, np.asarray(Image.open(d/f).convert('RGB'))))
+    if (d/'jacksboro_fault_dem.npz').exists(): out.append(('terrain', _u8(np.load(d/'jacksboro_fault_dem.npz')['elevation'])))
+    for n in ('ct', 'rgb_color', 'jpeg2k', 'palette_color'):
+        try:
+            ds = getattr(ex, n); a = ds.pixel_array
+            out.append((f'pydicom-{n} ({ds.Modality})', _u8(a[0] if a.ndim == 4 or (a.ndim == 3 and a.shape[-1] not in (3, 4)) else a)))
+        except Exception: pass                  # an example that needs an optional decoder: skip it
+    rng = np.random.default_rng(seed)
+    for i in range(n_texture):
+        k = 4 + 4*(i % 4); t = np.kron(rng.integers(0, 255, (k, k)), np.ones((256//k + 1, 256//k + 1)))[:256, :256]
+        out.append((f'texture-{i}', (t if i % 2 else np.sin(np.arange(256)/(3 + i))[None]*t/2 + 128).astype(np.uint8)))
+    return out
+
+# %% ../nbs/12_operating.ipynb #op000038
+def ood_report(detector, # a loaded torch `Detector` that carries an OOD profile (`operating_point` stamped it)
+               reference, # in-distribution images (files or arrays): held-out slices like the training data
+               others:dict, # name -> images (files, arrays or (name, array) pairs) to compare
+               batch:int=16) -> dict:
+    "AUROC of the OOD score between `reference` and each of `others`, and the share flagged at the stored threshold."
+    if detector.ood is None: raise ValueError(f'{detector.source}: the model carries no OOD profile; run `tumor-detect operating-point` first')
+    arrs = lambda xs: [x[1] if isinstance(x, tuple) else x for x in xs]
+    s_in = detector.ood.score(scores_embeddings(detector, arrs(reference), batch)[1]); thr = detector.ood.threshold
+    rep = dict(threshold=thr, reference=dict(n=len(s_in), flagged=float((s_in > thr).mean())))
+    for k, xs in others.items():
+        s = detector.ood.score(scores_embeddings(detector, arrs(xs), batch)[1])
+        rep[k] = dict(n=len(s), auroc=ood_auroc(s_in, s), flagged=float((s > thr).mean()))
     return rep
