@@ -540,14 +540,15 @@ class VolumeResult:
 
 # %% ../nbs/05_predict.ipynb #cb2c9386
 def _summary(self) -> dict:
-    "Slices with tumor, the most confident detection, and the 3-D extent (voxels and mm) of all detections."
-    hits = [r for r in self.slices if r.detections]
-    s = dict(n_slices=len(self.slices), slices_with_tumor=[r.frame for r in hits], max_conf=0.0, max_conf_slice=None,
+    "Slices with tumor (at the model's operating threshold), the most confident detection, and the 3-D extent of their boxes."
+    hits = [r for r in self.slices if r.detections and r.tumor_present]
+    thr = next((r.threshold for r in self.slices), None)
+    s = dict(n_slices=len(self.slices), threshold=thr, slices_with_tumor=[r.frame for r in hits], max_conf=0.0, max_conf_slice=None,
              max_conf_class=None, extent_vox=None, size_vox=None, size_mm=None)
     if not hits: return s
     best = max(((r, d) for r in hits for d in r.detections), key=lambda t: t[1].conf)
     s.update(max_conf=round(best[1].conf, 5), max_conf_slice=best[0].frame, max_conf_class=best[1].cls_name)
-    bounds = [self._voxels(r, d) for r in hits for d in r.detections]
+    bounds = [self._voxels(r, d) for r in hits for d in r.detections if thr is None or d.conf >= thr]
     lo, hi = np.min([b[0] for b in bounds], 0), np.max([b[1] for b in bounds], 0)
     size = hi - lo + 1
     s.update(extent_vox=[[int(a), int(b)] for a, b in zip(lo, hi)], size_vox=size.tolist(),
@@ -565,7 +566,7 @@ def predict_volume(detector:Detector, # a loaded `Detector`
                    rotate:bool=True, # rotate slices 90 degrees, as viewers display them (anterior up)
                    annotate:bool=False # keep annotated slices (memory!)
                   ) -> VolumeResult:
-    "Score every slice of a 3-D NIfTI volume; intensities windowed to the volume's robust 0.5-99.5 percentiles."
+    "Score every slice of a 3-D NIfTI volume (windowed to its 0.5-99.5 percentiles); the model's threshold decides tumor slices."
     nib = lazy('nibabel'); p = Path(path); _check_file(p)
     try: img = nib.load(str(p))
     except Exception as e: raise ValueError(f'{p}: not a readable NIfTI file ({type(e).__name__}: {e})') from None
@@ -575,7 +576,7 @@ def predict_volume(detector:Detector, # a loaded `Detector`
     u8 = _window(vol, *np.percentile(vol, (0.5, 99.5)))
     sl = lambda k: np.rot90(np.take(u8, k, axis)) if rotate else np.take(u8, k, axis)
     items = [(p.name, k, to_rgb(sl(k)), {}) for k in range(vol.shape[axis])]
-    res = detector._predict_items(items, conf, iou, annotate, batch)
+    res = detector._finish(detector._predict_items(items, conf, iou, annotate, batch))
     return VolumeResult(p.name, vol.shape, axis, tuple(float(z) for z in img.header.get_zooms()[:3]), rotate, res)
 
 # %% ../nbs/05_predict.ipynb #d4f0f72f
