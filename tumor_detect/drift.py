@@ -112,8 +112,8 @@ class EmbeddingHook:
     def __init__(self, detector):
         net = getattr(getattr(detector, 'model', None), 'model', None)
         if getattr(detector, 'backend', None) != 'torch' or net is None:
-            raise ValueError(f'{getattr(detector, "source", "this detector")}: embeddings need the PyTorch backend; load the .pt '
-                             'checkpoint (an ONNX export only has the detection output)')
+            raise ValueError(f'{getattr(detector, "source", "this detector")}: a hook needs the PyTorch backend; load the .pt '
+                             'checkpoint, or call the detector with `embed=True` (works on ONNX exports too)')
         self.layer = backbone_layer(net); self.module, self.chunks = net.model[self.layer], []
     def _hook(self, mod, inp, out): self.chunks.append(out.detach().float().mean((2, 3)).cpu().numpy())
     def __enter__(self): self.chunks, self.handle = [], self.module.register_forward_hook(self._hook); return self
@@ -151,24 +151,24 @@ def _read_items(srcs:list) -> list:
     return out
 
 # %% ../nbs/06_drift.ipynb #c6e0eb47
-def features_and_embeddings(detector, # a loaded `Detector` (torch backend for embeddings)
+def features_and_embeddings(detector, # a loaded `Detector` (.pt, or .onnx exported with the `embedding` output)
                             images, # folder, file, list of files or arrays
                             conf:float=0.25, iou:float=0.7, # detection thresholds (as served)
                             batch:int=16, # slices per forward pass
-                            embed:bool=True # capture backbone embeddings (torch backend only; None otherwise)
+                            embed:bool=True # also return backbone embeddings (None when the model has none)
                            ) -> tuple:
-    "(DataFrame of image + prediction features, one row per slice; (N, 256) embeddings or None), one forward pass per batch."
+    "(DataFrame of image + prediction features, one row per slice; (N, C) embeddings or None), one forward pass per batch."
     pd = lazy('pandas'); srcs = _image_sources(images)
-    hook = EmbeddingHook(detector) if embed and getattr(detector, 'backend', None) == 'torch' else None
+    can = embed and getattr(getattr(detector, 'model', None), 'has_embedding', False)
+    if embed and not can: warnings.warn(f'{getattr(detector, "source", "this detector")}: no backbone embedding output, embeddings '
+                                        'skipped; re-export an .onnx with `tumor-detect export WEIGHTS` or load the .pt')
     rows, embs = [], []
     for i in range(0, len(srcs), batch):
-        items = _read_items(srcs[i:i + batch]); arrs = [a for _, _, a in items]
-        if hook:
-            with hook: res = detector(arrs, conf=conf, iou=iou, batch=batch)
-            embs.append(hook.embeddings)
-        else: res = detector(arrs, conf=conf, iou=iou, batch=batch)
+        items = _read_items(srcs[i:i + batch])
+        res = detector([a for _, _, a in items], conf=conf, iou=iou, batch=batch, embed=can)
+        embs += [r.embedding for r in res] if can else []
         rows += [dict(source=n, frame=f, **image_features(a), **prediction_features(r)) for (n, f, a), r in zip(items, res)]
-    return pd.DataFrame(rows), (np.concatenate(embs) if hook else None)
+    return pd.DataFrame(rows), (np.stack(embs).astype(np.float32) if can and embs else None)
 
 # %% ../nbs/06_drift.ipynb #f600b362
 def _sha256(p:Path) -> str:
@@ -209,7 +209,7 @@ def _heldout(data, split:str, heldout:str|None):
     try: return _split_images(data, heldout)
     except ValueError: return None
 
-def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path (`.pt` for embeddings)
+def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path
                     data, # a dataset's data.yaml or folder, or a folder of images
                     out='models/reference/drift-reference', # prefix of the .csv / .npy / .json written
                     split:str='train', # split of a dataset to profile
@@ -241,7 +241,7 @@ def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path (`.pt` for 
                 model=det.source, model_path=_rel(src) if src.is_file() else None, model_sha256=_sha256(src) if src.is_file() else None,
                 backend=det.backend, imgsz=list(det.imgsz), conf=conf, data=_rel(imgs), split=split, subset=n or None, seed=seed,
                 data_version=_data_version([p for _, p in srcs], imgs) + (f'+{_data_version([p for _, p in ho_srcs], ho)}' if ho_srcs else ''),
-                embedding=dict(layer=backbone_layer(det.model.model), dim=int(emb.shape[1]), pooling='global average') if emb is not None else None,
+                embedding=dict(layer=getattr(det.model, 'embed_layer', None), dim=int(emb.shape[1]), pooling='global average') if emb is not None else None,
                 features=[c for c in df.columns if c in IMAGE_FEATURES + PREDICTION_FEATURES], seconds=round(secs, 1),
                 files={k: v.name for k, v in paths.items() if v.exists()})
     paths['json'].write_text(json.dumps(meta, indent=1))

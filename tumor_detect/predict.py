@@ -267,9 +267,9 @@ def _literal(v:str):
     except (ValueError, SyntaxError): return v
 
 class _OnnxModel:
-    "ONNX Runtime session: float32 BCHW in, raw YOLO output out; batches split to a static or at most `max_batch` size."
+    "ONNX Runtime session: float32 BCHW in, raw YOLO output (and the `embedding` output) out; batches split to a static or at most `max_batch` size."
     def __init__(self, path:Path, device:str='cpu', threads:int=0, max_batch:int|None=None):
-        ort = importlib.import_module('onnxruntime')
+        ort = importlib.import_module('onnxruntime'); self.path = Path(path)
         so = ort.SessionOptions(); so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads: so.intra_op_num_threads = threads
@@ -281,26 +281,40 @@ class _OnnxModel:
         self.session = ort.InferenceSession(str(path), so, providers=prov)
         inp = self.session.get_inputs()[0]
         self.input, self.shape = inp.name, inp.shape
+        self.outputs = [o.name for o in self.session.get_outputs()]
         self.batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self.max_batch = max_batch or (None if prov[0].startswith('CUDA') else 4)
         self.meta = {k: _literal(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
-    def __call__(self, x:np.ndarray) -> np.ndarray:
+        self.has_embedding = 'embedding' in self.outputs
+        self.embed_layer = self.meta.get('embedding_layer') if self.has_embedding else None
+    def _run(self, x:np.ndarray, names:list) -> list:
         step = self.batch or self.max_batch or len(x)
-        if len(x) == step or (not self.batch and len(x) <= step): return self.session.run(None, {self.input: x})[0]
+        if len(x) == step or (not self.batch and len(x) <= step): return self.session.run(names, {self.input: x})
         outs = []
         for i in range(0, len(x), step):
             c = x[i:i + step]; n = len(c)
             if self.batch and n < step: c = np.concatenate([c, np.zeros((step - n, *c.shape[1:]), c.dtype)])
-            outs.append(self.session.run(None, {self.input: c})[0][:n])
-        return np.concatenate(outs)
+            outs.append([o[:n] for o in self.session.run(names, {self.input: c})])
+        return [np.concatenate(o) for o in zip(*outs)]
+    def __call__(self, x:np.ndarray, embed:bool=False):
+        if embed and not self.has_embedding:
+            raise ValueError(f'{self.path.name}: this ONNX file has no `embedding` output (exported before embeddings were '
+                             'added); re-export it from its checkpoint with `tumor-detect export WEIGHTS`')
+        out = self._run(x, self.outputs[:1] + (['embedding'] if embed else []))
+        return tuple(out) if embed else out[0]
+
+# %% ../nbs/05_predict.ipynb #5e3b0a71
+def _sppf_index(net) -> int|None:
+    "Index of the SPPF block (the end of the YOLOv8 backbone; 9 in yolov8n) in an ultralytics `DetectionModel`, None without one."
+    return next((i for i, m in enumerate(net.model) if type(m).__name__ == 'SPPF'), None)
 
 # %% ../nbs/05_predict.ipynb #1223ad17
 class _TorchModel:
-    "Fused ultralytics checkpoint on torch: float32 BCHW numpy in, raw YOLO output numpy out."
+    "Fused ultralytics checkpoint on torch: float32 BCHW numpy in, raw YOLO output (and the pooled SPPF embedding) numpy out."
     def __init__(self, path:Path, device:str='cpu', threads:int=0):
         torch = self.torch = lazy('torch'); lazy('ultralytics')
         from ultralytics.nn.tasks import load_checkpoint
-        self.device = torch.device(device)
+        self.device, self.path = torch.device(device), Path(path)
         if threads and self.device.type == 'cpu': torch.set_num_threads(threads)   # process-wide, as ultralytics does
         self.model, ckpt = load_checkpoint(path, device=self.device, fuse=True)
         if self.device.type == 'cuda' or (self.device.type == 'cpu' and torch.backends.mkldnn.is_available()
@@ -308,10 +322,17 @@ class _TorchModel:
             self.model.to(memory_format=torch.channels_last)           # oneDNN / cuDNN fast path, as ultralytics does
         self.names = self.model.names
         self.imgsz = (ckpt.get('train_args') or {}).get('imgsz')
-    def __call__(self, x:np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            y = self.model(self.torch.from_numpy(x).to(self.device))
-        return (y[0] if isinstance(y, (list, tuple)) else y).float().cpu().numpy()
+        self.embed_layer = _sppf_index(self.model); self.has_embedding = self.embed_layer is not None
+    def __call__(self, x:np.ndarray, embed:bool=False):
+        if embed and not self.has_embedding: raise ValueError(f'{self.path.name}: no SPPF layer, so no backbone embedding')
+        got, hook = [], None
+        if embed: hook = self.model.model[self.embed_layer].register_forward_hook(lambda m, i, o: got.append(o.float().mean((2, 3))))
+        try:
+            with self.torch.inference_mode(): y = self.model(self.torch.from_numpy(x).to(self.device))
+        finally:
+            if hook: hook.remove()
+        raw = (y[0] if isinstance(y, (list, tuple)) else y).float().cpu().numpy()
+        return (raw, self.torch.cat(got).cpu().numpy()) if embed else raw
 
 # %% ../nbs/05_predict.ipynb #0b6a0e69
 _BACKENDS = {'onnx': 'onnx', 'ort': 'onnx', 'onnxruntime': 'onnx', 'torch': 'torch', 'pt': 'torch', 'pytorch': 'torch'}
@@ -417,7 +438,7 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
     return im
 
 # %% ../nbs/05_predict.ipynb #27263c6f
-def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bool=False, batch:int=16, max_det:int=300) -> list:
+def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False) -> list:
     "Score decoded (name, frame, rgb, meta) items in batches."
     res = []
     for i in range(0, len(items), batch):
@@ -425,12 +446,13 @@ def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bo
         lbs = [letterbox(a, self.imgsz) for _, _, a, _ in chunk]
         x = np.ascontiguousarray(np.stack([l[0] for l in lbs]).transpose(0, 3, 1, 2), dtype=np.float32)
         x /= 255
-        for (name, frame, a, meta), (_, g, p), det in zip(chunk, lbs, postprocess(self.model(x), conf, iou, max_det)):
+        raw, emb = self.model(x, embed=True) if embed else (self.model(x), [None]*len(chunk))
+        for (name, frame, a, meta), (_, g, p), det, e in zip(chunk, lbs, postprocess(raw, conf, iou, max_det), emb):
             bx = unletterbox(det[:, :4], g, p, a.shape[:2])
             dets = [Detection(*map(float, b), int(c), self.names.get(int(c), str(int(c))), float(s))
                     for b, s, c in zip(bx, det[:, 4], det[:, 5])]
             res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
-                                   annotated=draw_detections(a, dets) if annotate else None))
+                                   annotated=draw_detections(a, dets) if annotate else None, embedding=e))
     return res
 Detector._predict_items = _predict_items
 
@@ -440,14 +462,18 @@ def _call(self, images, # path, folder, list, PIL image, numpy array (uint8/uint
           iou:float=0.7, # NMS IoU threshold
           annotate:bool=False, # also return the image with boxes drawn (`ImageResult.annotated`)
           batch:int=16, # images per forward pass
-          max_det:int=300 # most boxes per image
+          max_det:int=300, # most boxes per image
+          embed:bool=False # also fill `ImageResult.embedding`: the pooled backbone (SPPF) output, float32 (C,)
          ) -> list:
     "Detect tumors; one `ImageResult` per image (per frame for multi-frame DICOM), in input order."
+    if embed and not getattr(self.model, 'has_embedding', False):
+        if isinstance(self.model, _OnnxModel): self.model(np.zeros((0,)), embed=True)          # raises: how to re-export
+        raise ValueError(f'{self.source or "this model"}: gives no backbone embedding; load a .pt checkpoint or an .onnx from `tumor-detect export`')
     res, buf = [], []
     for i, x in enumerate(_expand(images)):                          # decode one batch at a time: bounded memory
         buf += _load_item(x, i)
-        if len(buf) >= batch: res += self._predict_items(buf, conf, iou, annotate, batch, max_det); buf = []
-    return res + (self._predict_items(buf, conf, iou, annotate, batch, max_det) if buf else [])
+        if len(buf) >= batch: res += self._predict_items(buf, conf, iou, annotate, batch, max_det, embed); buf = []
+    return res + (self._predict_items(buf, conf, iou, annotate, batch, max_det, embed) if buf else [])
 Detector.__call__ = _call
 
 # %% ../nbs/05_predict.ipynb #793fc037
@@ -611,15 +637,33 @@ def predict_batch(detector:Detector, # a loaded `Detector`
     _write_outputs(out, recs)
     return _batch_summary(src, out, recs, len(files), len(todo), time.perf_counter() - t0)
 
+# %% ../nbs/05_predict.ipynb #a7c4e2d9
+def _add_embedding(path:Path, layer:int):
+    "Add the output `embedding` (B, C): the global average of module `model.{layer}`'s output, to an ultralytics ONNX export."
+    onnx = importlib.import_module('onnx'); h = onnx.helper
+    g = onnx.load(str(path)); pre = f'/model.{layer}/'
+    used = {i for n in g.graph.node if not n.name.startswith(pre) for i in n.input}
+    outs = [o for n in g.graph.node if n.name.startswith(pre) for o in n.output if o in used]
+    if len(outs) != 1: raise RuntimeError(f'{path.name}: cannot find the single output of layer {layer} ({outs}); export with embedding=False')
+    conv = [n for n in g.graph.node if n.name.startswith(pre) and n.op_type == 'Conv'][-1]
+    c = next(t.dims[0] for t in g.graph.initializer if t.name == conv.input[1])
+    g.graph.node.extend([h.make_node('GlobalAveragePool', outs, ['/embedding/pool'], name='/embedding/GlobalAveragePool'),
+                         h.make_node('Flatten', ['/embedding/pool'], ['embedding'], name='/embedding/Flatten', axis=1)])
+    b = g.graph.input[0].type.tensor_type.shape.dim[0]
+    g.graph.output.append(h.make_tensor_value_info('embedding', onnx.TensorProto.FLOAT, [b.dim_param or b.dim_value, c]))
+    g.metadata_props.append(onnx.StringStringEntryProto(key='embedding_layer', value=str(layer)))
+    onnx.checker.check_model(g); onnx.save(g, str(path))
+
 # %% ../nbs/05_predict.ipynb #792715db
 def export_onnx(weights, # ultralytics `.pt` checkpoint
                 out=None, # `.onnx` path; next to `weights` when None
                 imgsz:int|None=None, # input size; the checkpoint's training size when None
                 opset:int|None=None, # ONNX opset; ultralytics' best for the installed onnx when None
                 simplify:bool=True, # slim the graph with onnxslim
-                dynamic:bool=True # dynamic batch and image size (needed for batched scoring)
+                dynamic:bool=True, # dynamic batch and image size (needed for batched scoring)
+                embedding:bool=True # add the `embedding` output (pooled SPPF block) for drift and monitoring
                ) -> Path:
-    "Export a checkpoint to ONNX with ultralytics (class names and imgsz go into its metadata); returns the path."
+    "Export a checkpoint to ONNX with ultralytics (class names and imgsz go into its metadata), plus the backbone embedding."
     w = Path(weights); _check_file(w)
     out = Path(out) if out else w.with_suffix('.onnx')
     YOLO = lazy('ultralytics').YOLO
@@ -628,6 +672,8 @@ def export_onnx(weights, # ultralytics `.pt` checkpoint
         m = YOLO(str(Path(d)/w.name), task='detect')
         f = m.export(format='onnx', imgsz=imgsz or m.overrides.get('imgsz') or 640, opset=opset, simplify=simplify,
                      dynamic=dynamic, batch=1, device='cpu', verbose=False)
+        layer = _sppf_index(m.model)
+        if embedding and layer is not None: _add_embedding(Path(f), layer)
         out.parent.mkdir(parents=True, exist_ok=True); shutil.move(f, out)
     return out
 
