@@ -501,7 +501,7 @@ def _call(self, images, # path, folder, list, PIL image, numpy array (uint8/uint
          ) -> list:
     "Detect tumors; one `ImageResult` per image (per frame for multi-frame DICOM), in input order."
     if embed and not getattr(self.model, 'has_embedding', False):
-        if isinstance(self.model, _OnnxModel): self.model(np.zeros((0,)), embed=True)          # raises: how to re-export
+        if isinstance(self.model, (_OnnxModel, _OpenVinoModel)): self.model(np.zeros((0,)), embed=True)          # raises: how to re-export
         raise ValueError(f'{self.source or "this model"}: gives no backbone embedding; load a .pt checkpoint or an .onnx from `tumor-detect export`')
     res, buf = [], []
     for i, x in enumerate(_expand(images)):                          # decode one batch at a time: bounded memory
@@ -934,7 +934,8 @@ def bench(weights, # ultralytics `.pt` checkpoint (the baseline and the PyTorch 
         t = t or _yolo_threads(); rs = [_bench_subprocess(k, w, files, n, batch, t, labels) for k, w in runs]
         for r in rs:
             _speedups(r, rs[0] if baseline else None); p = _precision(r['engine'], r['model'])
-            r.update(gflop_s=round(gflop/r['p50_ms']*1000, 1), peak_gflop_s=round(peak[p]*t, 1), precision=p)
+            r.update(gflop_s=round(gflop/r['p50_ms']*1000, 1), gflop_cpu_s=round(gflop/r['cpu_p50_ms']*1000, 1),
+                     peak_gflop_s=round(peak[p]*t, 1), peak_core=peak[p], precision=p)
         rows += rs
     return rows
 
