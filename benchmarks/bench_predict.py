@@ -1,45 +1,38 @@
 """Benchmark the inference engines on one model and one set of images (a benchmark, not a test).
 
-Raw `ultralytics.YOLO(...).predict` (the baseline) vs `Detector` on PyTorch vs `Detector` on ONNX Runtime (float,
-and INT8 with --int8), each in a fresh process: import time, load, cold first prediction, latency p50/p95 at
-batch 1 (wall clock and CPU time), throughput at batch 16 and peak RSS. Prints a markdown table with speed-ups over the baseline.
+Raw `ultralytics.YOLO(...).predict` (the baseline) vs `Detector` on PyTorch, ONNX Runtime (float, and INT8 with
+--int8) and OpenVINO (float32 and BF16 with --openvino), each in a fresh process and at each thread count: median
+and p95 latency at batch 1 (wall clock, and CPU time), throughput at batch 16, speed-up over the baseline measured
+in the same run at the same thread count, peak RSS, mAP50-95 on the images (with --labels), and the achieved
+GFLOP/s beside what the engine's threads could issue at most in its precision. Prints a markdown table.
 
-    .venv/bin/python benchmarks/bench_predict.py --weights models/reference/best.pt \
-        --images data/<dataset>/valid/images --labels data/<dataset>/valid/labels --int8
+    nice -n 5 .venv/bin/python benchmarks/bench_predict.py --weights models/reference/best.pt \
+        --images data/brain-tumor/valid/images --labels data/brain-tumor/valid/labels --n 40 --openvino --int8
 """
-import json, os, tempfile
+import json, tempfile
 from pathlib import Path
 from fastcore.script import call_parse
 from tumor_detect.core import sample_dir
-from tumor_detect.predict import (Detector, bench, bench_table, default_weights, export_onnx, map50_95,
-                                  quantize_onnx, _expand, _speedups)
+from tumor_detect.predict import _expand, bench, bench_table, cpu_peak_gflops, default_weights, export_onnx, quantize_onnx
 
 @call_parse
 def main(weights:str='', # .pt checkpoint; default models/reference/best.pt
          images:str='', # images to time; default the bundled sample's valid/images
-         labels:str='', # YOLO labels of `images`: adds mAP50/mAP50-95 of every engine
-         n:int=100, # images timed one by one, then in batches
+         labels:str='', # YOLO labels of `images`: adds mAP50-95 of every engine; default the folder beside `images`
+         n:int=100, # images timed one by one (the first n of `images`, cycled), then in batches
          batch:int=16, # batch size for throughput
-         threads:int=0, # CPU threads for every engine; 0 = ultralytics' choice, min(8, cores - 1)
-         int8:bool=False, # also time an INT8 ONNX model (static quantisation)
-         calib:str='', # calibration images for --int8; default `images`
-         all_threads:bool=False, # add ONNX Runtime rows with as many threads as CPU cores
+         threads:str='1,2', # comma-separated thread counts: a row per engine and count
+         onnx:str='', # .onnx file(s) to time, comma-separated; exported from `weights` when empty
+         int8:str='', # also time an INT8 model: its path, or 'calib:FOLDER' to quantise the first .onnx on FOLDER's images
+         openvino:bool=False, # also time OpenVINO float32 and BF16 on the first .onnx
          out:str='' # also write the rows as JSON here
         ):
-    w = Path(weights or default_weights(prefer='pt')); imgs = images or str(sample_dir()/'valid'/'images')
-    tmp = Path(tempfile.mkdtemp())
-    models = [export_onnx(w, tmp/f'{w.stem}.onnx')]
-    if int8: models.append(quantize_onnx(models[0], calib or imgs, tmp/f'{w.stem}_int8.onnx'))
-    rows = bench(w, imgs, n, batch, models, threads)
-    if all_threads:
-        extra = bench(w, imgs, n, batch, models, os.cpu_count(), baseline=False, torch=False)
-        for r in extra: _speedups(r, rows[0])
-        rows += extra
-    if labels:
-        files = _expand(imgs)
-        maps = {m: map50_95(Detector.load(m)(files, conf=0.001), labels) for m in [w] + models}
-        for r in rows:
-            key = w if r['engine'] in ('ultralytics', 'torch') else next(m for m in models if m.name == r['model'])
-            r['mAP50'], r['mAP50_95'] = (round(v, 4) for v in maps[key])
-    print(bench_table(rows))
+    w = Path(weights or default_weights(prefer='pt')); imgs = Path(images or sample_dir()/'valid'/'images')
+    lab = Path(labels) if labels else imgs.parent/'labels'
+    models = [Path(o) for o in onnx.split(',') if o] or [export_onnx(w, Path(tempfile.mkdtemp())/f'{w.stem}.onnx')]
+    if int8.startswith('calib:'): models.append(quantize_onnx(models[0], int8[6:], Path(tempfile.mkdtemp())/f'{w.stem}_int8.onnx'))
+    elif int8: models.append(Path(int8))
+    files = _expand(imgs)[:n]
+    rows = bench(w, files, n, batch, models, [int(t) for t in threads.split(',')], openvino=openvino, labels=lab if lab.is_dir() else None)
+    print(bench_table(rows)); print(f"\npeak per core: {cpu_peak_gflops()['how']}; model {rows[0]['model']}")
     if out: Path(out).write_text(json.dumps(rows, indent=1))

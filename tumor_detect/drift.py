@@ -9,7 +9,7 @@ __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'n
            'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection']
 
 # %% ../nbs/06_drift.ipynb #57841b10
-import hashlib, json, math, time, warnings
+import hashlib, importlib, json, math, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -29,6 +29,8 @@ def _gray(img) -> np.ndarray:
 
 def _same_channels(a:np.ndarray) -> bool:
     "True when a multi-channel array is grey (all channels equal), as MRI slices are."
+    if a.dtype == np.uint8 and a.shape[2] <= 4 and a.flags.c_contiguous:                # OpenCV splits 3x faster than strided numpy
+        ch = importlib.import_module('cv2').split(a); return all(np.array_equal(ch[0], c) for c in ch[1:])
     return all(np.array_equal(a[..., 0], a[..., c]) for c in range(1, a.shape[2]))
 
 def _bit_depth(a:np.ndarray) -> int:
@@ -38,13 +40,15 @@ def _bit_depth(a:np.ndarray) -> int:
 # %% ../nbs/06_drift.ipynb #db9cc1db
 def _levels(g:np.ndarray) -> np.ndarray|None:
     "Counts of each intensity 0..255 of 8-bit grey data (every statistic then costs O(256)); None otherwise."
-    return np.bincount(g.ravel(), minlength=256) if g.dtype == np.uint8 else None
+    if g.dtype != np.uint8: return None
+    if g.size >= 1 << 24: return np.bincount(g.ravel(), minlength=256)           # float32 counts are exact below 2**24
+    return importlib.import_module('cv2').calcHist([np.ascontiguousarray(g)], [0], None, [256], [0, 256]).ravel().astype(np.int64)
 
 def _percentiles(h:np.ndarray, q) -> np.ndarray:
-    "`np.percentile` (linear interpolation) of the values whose histogram over 0..255 is `h`."
+    "`np.percentile` (linear interpolation) of the integers 0..len(h)-1 whose histogram is `h`."
     c = np.cumsum(h); pos = np.asarray(q, float)/100*(c[-1] - 1)
     lo = np.floor(pos); v = lambda k: np.searchsorted(c, k, side='right').astype(float)
-    return v(lo) + (pos - lo)*(v(lo + 1).clip(max=255) - v(lo))
+    return v(lo) + (pos - lo)*(v(lo + 1).clip(max=len(h) - 1) - v(lo))
 
 # %% ../nbs/06_drift.ipynb #eb5f7195
 def _stats(g:np.ndarray, h:np.ndarray|None) -> dict:
@@ -72,17 +76,42 @@ def noise_sigma(g:np.ndarray, # HxW grey image
     keep = grad <= np.quantile(grad, edge_q)
     return float(math.sqrt(math.pi/2)*r[keep].mean(dtype=np.float64)/6) + 0.0
 
+# %% ../nbs/06_drift.ipynb #3f1c8a92
+def _texture_u8(g:np.ndarray, # HxW uint8 grey image, at least 3x3
+                edge_q:float=0.9 # as in `noise_sigma`
+               ) -> tuple:
+    "(sharpness, noise) of 8-bit data in exact int16 arithmetic: `ndimage.laplace` variance and `noise_sigma`, on the interior."
+    cv2, i = importlib.import_module('cv2'), g.astype(np.int16); n = (g.shape[0] - 2)*(g.shape[1] - 2)
+    lap = cv2.Laplacian(g, cv2.CV_16S, ksize=1)[1:-1, 1:-1]                      # 4-neighbour kernel, |values| <= 1020
+    s1, s2 = cv2.sumElems(lap)[0], cv2.norm(lap, cv2.NORM_L2SQR)                # exact: integer sums below 2**53
+    d = i[:-2] - 2*i[1:-1] + i[2:]; r = np.abs(d[:, :-2] - 2*d[:, 1:-1] + d[:, 2:])  # Immerkaer's mask, |r| <= 2040
+    a, b = i[2:] - i[:-2], i[:, 2:] - i[:, :-2]                                 # Sobel: derivative, then [1, 2, 1] smoothing
+    grad = (np.abs(a[:, :-2] + 2*a[:, 1:-1] + a[:, 2:]) + np.abs(b[:-2] + 2*b[1:-1] + b[2:])).view(np.uint16)
+    h = cv2.calcHist([grad], [0], None, [2041], [0, 2041]).ravel().astype(np.int64) if n < 1 << 24 else np.bincount(grad.ravel(), minlength=2041)
+    thr = _percentiles(h, 100*edge_q)                                           # the quantile of `grad`, exactly
+    keep = np.multiply(r, grad <= thr, dtype=np.int16)
+    noise = math.sqrt(math.pi/2)*cv2.sumElems(keep)[0]/h[:int(math.floor(thr)) + 1].sum()/6
+    return float(s2/n - (s1/n)**2), float(noise) + 0.0
+
 # %% ../nbs/06_drift.ipynb #e56b9ceb
 def image_features(img # HxW or HxWxC image array (uint8 RGB as read by `read_image`, uint16, float)
                   ) -> dict:
     "Measured intensity, texture, sharpness and noise features of one slice, plus its size and bit depth."
-    a = np.asarray(img); g = _gray(a)
-    st = _stats(g, _levels(g)); gf = g.astype(np.float32)
-    lap = ndimage.laplace(gf)[1:-1, 1:-1]
-    return dict(**st, contrast=st['std']/st['mean'] if st['mean'] > 0 else 0.0, sharpness=float(lap.var(dtype=np.float64)),
-                noise=noise_sigma(gf), height=int(g.shape[0]), width=int(g.shape[1]), bit_depth=_bit_depth(a))
+    a = np.asarray(img); g = _gray(a); st = _stats(g, _levels(g))
+    if g.dtype == np.uint8: sharp, noise = _texture_u8(g)
+    else: gf = g.astype(np.float32); sharp, noise = float(ndimage.laplace(gf)[1:-1, 1:-1].var(dtype=np.float64)), noise_sigma(gf)
+    return dict(**st, contrast=st['std']/st['mean'] if st['mean'] > 0 else 0.0, sharpness=sharp,
+                noise=noise, height=int(g.shape[0]), width=int(g.shape[1]), bit_depth=_bit_depth(a))
 
 IMAGE_FEATURES = tuple(image_features(np.zeros((3, 3), np.uint8)))
+
+# %% ../nbs/06_drift.ipynb #9d5f3c1e
+def _image_features_ref(img) -> dict:
+    "The original per-pixel image features (scipy filters, `np.quantile`, `np.bincount`): slow, the ground truth for `image_features`."
+    a = np.asarray(img); g = _gray(a)
+    st = _stats(g, np.bincount(g.ravel(), minlength=256) if g.dtype == np.uint8 else None); gf = g.astype(np.float32)
+    return dict(**st, contrast=st['std']/st['mean'] if st['mean'] > 0 else 0.0, sharpness=float(ndimage.laplace(gf)[1:-1, 1:-1].var(dtype=np.float64)),
+                noise=noise_sigma(gf), height=int(g.shape[0]), width=int(g.shape[1]), bit_depth=_bit_depth(a))
 
 # %% ../nbs/06_drift.ipynb #fee10c56
 def prediction_features(result # an `ImageResult` of `Detector`
@@ -112,8 +141,8 @@ class EmbeddingHook:
     def __init__(self, detector):
         net = getattr(getattr(detector, 'model', None), 'model', None)
         if getattr(detector, 'backend', None) != 'torch' or net is None:
-            raise ValueError(f'{getattr(detector, "source", "this detector")}: embeddings need the PyTorch backend; load the .pt '
-                             'checkpoint (an ONNX export only has the detection output)')
+            raise ValueError(f'{getattr(detector, "source", "this detector")}: a hook needs the PyTorch backend; load the .pt '
+                             'checkpoint, or call the detector with `embed=True` (works on ONNX exports too)')
         self.layer = backbone_layer(net); self.module, self.chunks = net.model[self.layer], []
     def _hook(self, mod, inp, out): self.chunks.append(out.detach().float().mean((2, 3)).cpu().numpy())
     def __enter__(self): self.chunks, self.handle = [], self.module.register_forward_hook(self._hook); return self
@@ -151,24 +180,24 @@ def _read_items(srcs:list) -> list:
     return out
 
 # %% ../nbs/06_drift.ipynb #c6e0eb47
-def features_and_embeddings(detector, # a loaded `Detector` (torch backend for embeddings)
+def features_and_embeddings(detector, # a loaded `Detector` (.pt, or .onnx exported with the `embedding` output)
                             images, # folder, file, list of files or arrays
                             conf:float=0.25, iou:float=0.7, # detection thresholds (as served)
                             batch:int=16, # slices per forward pass
-                            embed:bool=True # capture backbone embeddings (torch backend only; None otherwise)
+                            embed:bool=True # also return backbone embeddings (None when the model has none)
                            ) -> tuple:
-    "(DataFrame of image + prediction features, one row per slice; (N, 256) embeddings or None), one forward pass per batch."
+    "(DataFrame of image + prediction features, one row per slice; (N, C) embeddings or None), one forward pass per batch."
     pd = lazy('pandas'); srcs = _image_sources(images)
-    hook = EmbeddingHook(detector) if embed and getattr(detector, 'backend', None) == 'torch' else None
+    can = embed and getattr(getattr(detector, 'model', None), 'has_embedding', False)
+    if embed and not can: warnings.warn(f'{getattr(detector, "source", "this detector")}: no backbone embedding output, embeddings '
+                                        'skipped; re-export an .onnx with `tumor-detect export WEIGHTS` or load the .pt')
     rows, embs = [], []
     for i in range(0, len(srcs), batch):
-        items = _read_items(srcs[i:i + batch]); arrs = [a for _, _, a in items]
-        if hook:
-            with hook: res = detector(arrs, conf=conf, iou=iou, batch=batch)
-            embs.append(hook.embeddings)
-        else: res = detector(arrs, conf=conf, iou=iou, batch=batch)
+        items = _read_items(srcs[i:i + batch])
+        res = detector([a for _, _, a in items], conf=conf, iou=iou, batch=batch, embed=can)
+        embs += [r.embedding for r in res] if can else []
         rows += [dict(source=n, frame=f, **image_features(a), **prediction_features(r)) for (n, f, a), r in zip(items, res)]
-    return pd.DataFrame(rows), (np.concatenate(embs) if hook else None)
+    return pd.DataFrame(rows), (np.stack(embs).astype(np.float32) if can and embs else None)
 
 # %% ../nbs/06_drift.ipynb #f600b362
 def _sha256(p:Path) -> str:
@@ -209,7 +238,7 @@ def _heldout(data, split:str, heldout:str|None):
     try: return _split_images(data, heldout)
     except ValueError: return None
 
-def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path (`.pt` for embeddings)
+def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path
                     data, # a dataset's data.yaml or folder, or a folder of images
                     out='models/reference/drift-reference', # prefix of the .csv / .npy / .json written
                     split:str='train', # split of a dataset to profile
@@ -241,7 +270,7 @@ def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path (`.pt` for 
                 model=det.source, model_path=_rel(src) if src.is_file() else None, model_sha256=_sha256(src) if src.is_file() else None,
                 backend=det.backend, imgsz=list(det.imgsz), conf=conf, data=_rel(imgs), split=split, subset=n or None, seed=seed,
                 data_version=_data_version([p for _, p in srcs], imgs) + (f'+{_data_version([p for _, p in ho_srcs], ho)}' if ho_srcs else ''),
-                embedding=dict(layer=backbone_layer(det.model.model), dim=int(emb.shape[1]), pooling='global average') if emb is not None else None,
+                embedding=dict(layer=getattr(det.model, 'embed_layer', None), dim=int(emb.shape[1]), pooling='global average') if emb is not None else None,
                 features=[c for c in df.columns if c in IMAGE_FEATURES + PREDICTION_FEATURES], seconds=round(secs, 1),
                 files={k: v.name for k, v in paths.items() if v.exists()})
     paths['json'].write_text(json.dumps(meta, indent=1))

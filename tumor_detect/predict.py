@@ -6,8 +6,8 @@
 __all__ = ['IMG_EXTS', 'SAFE_DICOM_TAGS', 'OOD_WARNING', 'SMALL_WARNING', 'Detection', 'ImageResult', 'to_rgb', 'read_image',
            'dicom_meta', 'read_dicom', 'letterbox', 'unletterbox', 'nms', 'postprocess', 'Detector',
            'group_overlapping', 'draw_detections', 'VolumeResult', 'predict_volume', 'predict_batch', 'export_onnx',
-           'box_iou', 'map50_95', 'quantize_onnx', 'peak_rss_mb', 'bench', 'bench_table', 'default_weights',
-           'predict_cli', 'export_cli', 'bench_cli']
+           'box_iou', 'map50_95', 'quantize_onnx', 'precision_guard', 'peak_rss_mb', 'model_gflops', 'cpu_peak_gflops',
+           'bench', 'bench_table', 'default_weights', 'predict_cli', 'export_cli', 'bench_cli']
 
 # %% ../nbs/05_predict.ipynb #58b1a3ab
 import ast, csv, importlib, json, math, os, platform, resource, shutil, subprocess, sys, tempfile, time
@@ -268,9 +268,9 @@ def _literal(v:str):
     except (ValueError, SyntaxError): return v
 
 class _OnnxModel:
-    "ONNX Runtime session: float32 BCHW in, raw YOLO output out; batches split to a static or at most `max_batch` size."
+    "ONNX Runtime session: float32 BCHW in, raw YOLO output (and the `embedding` output) out; batches split to a static or at most `max_batch` size."
     def __init__(self, path:Path, device:str='cpu', threads:int=0, max_batch:int|None=None):
-        ort = importlib.import_module('onnxruntime')
+        ort = importlib.import_module('onnxruntime'); self.path = Path(path)
         so = ort.SessionOptions(); so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads: so.intra_op_num_threads = threads
@@ -282,26 +282,40 @@ class _OnnxModel:
         self.session = ort.InferenceSession(str(path), so, providers=prov)
         inp = self.session.get_inputs()[0]
         self.input, self.shape = inp.name, inp.shape
+        self.outputs = [o.name for o in self.session.get_outputs()]
         self.batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self.max_batch = max_batch or (None if prov[0].startswith('CUDA') else 4)
         self.meta = {k: _literal(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
-    def __call__(self, x:np.ndarray) -> np.ndarray:
+        self.has_embedding = 'embedding' in self.outputs
+        self.embed_layer = self.meta.get('embedding_layer') if self.has_embedding else None
+    def _run(self, x:np.ndarray, names:list) -> list:
         step = self.batch or self.max_batch or len(x)
-        if len(x) == step or (not self.batch and len(x) <= step): return self.session.run(None, {self.input: x})[0]
+        if len(x) == step or (not self.batch and len(x) <= step): return self.session.run(names, {self.input: x})
         outs = []
         for i in range(0, len(x), step):
             c = x[i:i + step]; n = len(c)
             if self.batch and n < step: c = np.concatenate([c, np.zeros((step - n, *c.shape[1:]), c.dtype)])
-            outs.append(self.session.run(None, {self.input: c})[0][:n])
-        return np.concatenate(outs)
+            outs.append([o[:n] for o in self.session.run(names, {self.input: c})])
+        return [np.concatenate(o) for o in zip(*outs)]
+    def __call__(self, x:np.ndarray, embed:bool=False):
+        if embed and not self.has_embedding:
+            raise ValueError(f'{self.path.name}: this ONNX file has no `embedding` output (exported before embeddings were '
+                             'added); re-export it from its checkpoint with `tumor-detect export WEIGHTS`')
+        out = self._run(x, self.outputs[:1] + (['embedding'] if embed else []))
+        return tuple(out) if embed else out[0]
+
+# %% ../nbs/05_predict.ipynb #5e3b0a71
+def _sppf_index(net) -> int|None:
+    "Index of the SPPF block (the end of the YOLOv8 backbone; 9 in yolov8n) in an ultralytics `DetectionModel`, None without one."
+    return next((i for i, m in enumerate(net.model) if type(m).__name__ == 'SPPF'), None)
 
 # %% ../nbs/05_predict.ipynb #1223ad17
 class _TorchModel:
-    "Fused ultralytics checkpoint on torch: float32 BCHW numpy in, raw YOLO output numpy out."
+    "Fused ultralytics checkpoint on torch: float32 BCHW numpy in, raw YOLO output (and the pooled SPPF embedding) numpy out."
     def __init__(self, path:Path, device:str='cpu', threads:int=0):
         torch = self.torch = lazy('torch'); lazy('ultralytics')
         from ultralytics.nn.tasks import load_checkpoint
-        self.device = torch.device(device)
+        self.device, self.path = torch.device(device), Path(path)
         if threads and self.device.type == 'cpu': torch.set_num_threads(threads)   # process-wide, as ultralytics does
         self.model, ckpt = load_checkpoint(path, device=self.device, fuse=True)
         if self.device.type == 'cuda' or (self.device.type == 'cpu' and torch.backends.mkldnn.is_available()
@@ -309,13 +323,52 @@ class _TorchModel:
             self.model.to(memory_format=torch.channels_last)           # oneDNN / cuDNN fast path, as ultralytics does
         self.names = self.model.names
         self.imgsz = (ckpt.get('train_args') or {}).get('imgsz')
-    def __call__(self, x:np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            y = self.model(self.torch.from_numpy(x).to(self.device))
-        return (y[0] if isinstance(y, (list, tuple)) else y).float().cpu().numpy()
+        self.embed_layer = _sppf_index(self.model); self.has_embedding = self.embed_layer is not None
+    def __call__(self, x:np.ndarray, embed:bool=False):
+        if embed and not self.has_embedding: raise ValueError(f'{self.path.name}: no SPPF layer, so no backbone embedding')
+        got, hook = [], None
+        if embed: hook = self.model.model[self.embed_layer].register_forward_hook(lambda m, i, o: got.append(o.float().mean((2, 3))))
+        try:
+            with self.torch.inference_mode(): y = self.model(self.torch.from_numpy(x).to(self.device))
+        finally:
+            if hook: hook.remove()
+        raw = (y[0] if isinstance(y, (list, tuple)) else y).float().cpu().numpy()
+        return (raw, self.torch.cat(got).cpu().numpy()) if embed else raw
+
+# %% ../nbs/05_predict.ipynb #4c2b9e7a
+class _OpenVinoModel:
+    "OpenVINO CPU runtime over an `.onnx` export: same interface as `_OnnxModel`; `bf16` runs on the CPU's BF16 units when it has them."
+    def __init__(self, path:Path, device:str='cpu', threads:int=0, bf16:bool=False):
+        try: ov = importlib.import_module('openvino')
+        except ImportError: raise ImportError(f"{path.name}: backend 'openvino' needs `pip install openvino`") from None
+        if str(device) != 'cpu': raise ValueError(f"{path.name}: the openvino backend runs on device='cpu' only")
+        self.path, self.core, self.model = Path(path), ov.Core(), ov.Core().read_model(str(path))
+        self.config = {'INFERENCE_PRECISION_HINT': 'bf16' if bf16 else 'f32', 'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': 1,
+                       **({'INFERENCE_NUM_THREADS': threads} if threads else {})}
+        self.outputs = [o.get_any_name() for o in self.model.outputs]; self.input = self.model.inputs[0].get_any_name()
+        self.shape = [d.get_length() if d.is_static else None for d in self.model.inputs[0].get_partial_shape()]
+        onnx = importlib.import_module('onnx')
+        self.meta = {p.key: _literal(p.value) for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        self.has_embedding = 'embedding' in self.outputs
+        self.embed_layer = self.meta.get('embedding_layer') if self.has_embedding else None
+        self.compiled = {}
+    def _request(self, hw:tuple):
+        "An infer request compiled for batch 1 at input size `hw` (static shapes run fastest; compiled once per size)."
+        if hw not in self.compiled:
+            m = self.model.clone(); m.reshape({self.input: [1, 3, *hw]})
+            self.compiled[hw] = self.core.compile_model(m, 'CPU', self.config).create_infer_request()
+        return self.compiled[hw]
+    def __call__(self, x:np.ndarray, embed:bool=False):
+        if embed and not self.has_embedding: return _OnnxModel.__call__(self, x, embed)          # raises: how to re-export
+        req, outs = self._request(tuple(x.shape[2:])), []
+        for xi in x:
+            r = req.infer({0: xi[None]}); outs.append([np.array(r[k]) for k in ([0, 'embedding'] if embed else [0])])
+        out = [np.concatenate(o) for o in zip(*outs)] if outs else [np.zeros((0,))]*(1 + embed)
+        return tuple(out) if embed else out[0]
 
 # %% ../nbs/05_predict.ipynb #0b6a0e69
-_BACKENDS = {'onnx': 'onnx', 'ort': 'onnx', 'onnxruntime': 'onnx', 'torch': 'torch', 'pt': 'torch', 'pytorch': 'torch'}
+_BACKENDS = {'onnx': 'onnx', 'ort': 'onnx', 'onnxruntime': 'onnx', 'torch': 'torch', 'pt': 'torch', 'pytorch': 'torch',
+             'openvino': 'openvino', 'ov': 'openvino', 'openvino-bf16': 'openvino-bf16'}
 
 def _pair(s) -> tuple:
     "(h, w) rounded up to multiples of the stride 32."
@@ -350,15 +403,16 @@ def _load(cls, path, # `.pt` checkpoint or `.onnx` export
     if not path.is_file(): raise FileNotFoundError(f'{path}: no such model file; pass the path of a trained .pt or exported .onnx')
     kind = _BACKENDS.get((backend or path.suffix.lstrip('.')).lower())
     if kind is None: raise ValueError(f"{path.name}: unknown backend {backend or path.suffix!r}; use a .pt/.onnx file or backend='torch'/'onnx'")
-    if kind == 'onnx':
-        m = _OnnxModel(path, device, threads); names, sz = m.meta.get('names'), m.meta.get('imgsz')
+    if kind in ('onnx', 'openvino', 'openvino-bf16'):
+        m = _OnnxModel(path, device, threads) if kind == 'onnx' else _OpenVinoModel(path, device, threads, kind.endswith('bf16'))
+        names, sz = m.meta.get('names'), m.meta.get('imgsz')
         fixed = m.shape[2:] if all(isinstance(v, int) for v in m.shape[2:]) else None
         if fixed and imgsz and _pair(imgsz) != tuple(fixed):
             raise ValueError(f'{path.name}: exported for a fixed input {tuple(fixed)}, not imgsz={imgsz}; re-export with dynamic=True')
         sz = fixed or sz
     else: m = _TorchModel(path, device, threads); names, sz = m.names, m.imgsz
     det = cls(m, names, imgsz or sz or 640, backend=kind, source=path.name)
-    return det.set_stamp(_onnx_stamp(m.meta) if kind == 'onnx' else lazy('tumor_detect.operating').read_stamp(path))
+    return det.set_stamp(_onnx_stamp(m.meta) if kind != 'torch' else lazy('tumor_detect.operating').read_stamp(path))
 Detector.load = _load
 
 def _onnx_stamp(meta:dict) -> dict:
@@ -473,7 +527,7 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
     return im
 
 # %% ../nbs/05_predict.ipynb #27263c6f
-def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bool=False, batch:int=16, max_det:int=300) -> list:
+def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False) -> list:
     "Score decoded (name, frame, rgb, meta) items in batches."
     res = []
     for i in range(0, len(items), batch):
@@ -481,12 +535,13 @@ def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bo
         lbs = [letterbox(a, self.imgsz) for _, _, a, _ in chunk]
         x = np.ascontiguousarray(np.stack([l[0] for l in lbs]).transpose(0, 3, 1, 2), dtype=np.float32)
         x /= 255
-        for (name, frame, a, meta), (_, g, p), det in zip(chunk, lbs, postprocess(self.model(x), conf, iou, max_det)):
+        raw, emb = self.model(x, embed=True) if embed else (self.model(x), [None]*len(chunk))
+        for (name, frame, a, meta), (_, g, p), det, e in zip(chunk, lbs, postprocess(raw, conf, iou, max_det), emb):
             bx = unletterbox(det[:, :4], g, p, a.shape[:2])
             dets = [Detection(*map(float, b), int(c), self.names.get(int(c), str(int(c))), float(s))
                     for b, s, c in zip(bx, det[:, 4], det[:, 5])]
             res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
-                                   annotated=draw_detections(a, dets) if annotate else None))
+                                   annotated=draw_detections(a, dets) if annotate else None, embedding=e))
     return res
 Detector._predict_items = _predict_items
 
@@ -496,14 +551,19 @@ def _call(self, images, # path, folder, list, PIL image, numpy array (uint8/uint
           iou:float=0.7, # NMS IoU threshold
           annotate:bool=False, # also return the image with boxes drawn (`ImageResult.annotated`)
           batch:int=16, # images per forward pass
-          max_det:int=300 # most boxes per image
+          max_det:int=300, # most boxes per image
+          embed:bool=False # also fill `ImageResult.embedding`: the pooled backbone (SPPF) output, float32 (C,)
          ) -> list:
     "Detect tumors; one `ImageResult` per image (per frame for multi-frame DICOM), in input order."
+    if embed and not getattr(self.model, 'has_embedding', False):
+        if isinstance(self.model, (_OnnxModel, _OpenVinoModel)): self.model(np.zeros((0,)), embed=True)          # raises: how to re-export
+        raise ValueError(f'{self.source or "this model"}: gives no backbone embedding; load a .pt checkpoint or an .onnx from `tumor-detect export`')
+    embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
     res, buf = [], []
     for i, x in enumerate(_expand(images)):                          # decode one batch at a time: bounded memory
         buf += _load_item(x, i)
-        if len(buf) >= batch: res += self._predict_items(buf, conf, iou, annotate, batch, max_det); buf = []
-    return self._finish(res + (self._predict_items(buf, conf, iou, annotate, batch, max_det) if buf else []))
+        if len(buf) >= batch: res += self._predict_items(buf, conf, iou, annotate, batch, max_det, embed); buf = []
+    return self._finish(res + (self._predict_items(buf, conf, iou, annotate, batch, max_det, embed) if buf else []))
 Detector.__call__ = _call
 
 # %% ../nbs/05_predict.ipynb #pd0f0001
@@ -685,15 +745,33 @@ def predict_batch(detector:Detector, # a loaded `Detector`
     _write_outputs(out, recs)
     return _batch_summary(src, out, recs, len(files), len(todo), time.perf_counter() - t0)
 
+# %% ../nbs/05_predict.ipynb #a7c4e2d9
+def _add_embedding(path:Path, layer:int):
+    "Add the output `embedding` (B, C): the global average of module `model.{layer}`'s output, to an ultralytics ONNX export."
+    onnx = importlib.import_module('onnx'); h = onnx.helper
+    g = onnx.load(str(path)); pre = f'/model.{layer}/'
+    used = {i for n in g.graph.node if not n.name.startswith(pre) for i in n.input}
+    outs = [o for n in g.graph.node if n.name.startswith(pre) for o in n.output if o in used]
+    if len(outs) != 1: raise RuntimeError(f'{path.name}: cannot find the single output of layer {layer} ({outs}); export with embedding=False')
+    conv = [n for n in g.graph.node if n.name.startswith(pre) and n.op_type == 'Conv'][-1]
+    c = next(t.dims[0] for t in g.graph.initializer if t.name == conv.input[1])
+    g.graph.node.extend([h.make_node('GlobalAveragePool', outs, ['/embedding/pool'], name='/embedding/GlobalAveragePool'),
+                         h.make_node('Flatten', ['/embedding/pool'], ['embedding'], name='/embedding/Flatten', axis=1)])
+    b = g.graph.input[0].type.tensor_type.shape.dim[0]
+    g.graph.output.append(h.make_tensor_value_info('embedding', onnx.TensorProto.FLOAT, [b.dim_param or b.dim_value, c]))
+    g.metadata_props.append(onnx.StringStringEntryProto(key='embedding_layer', value=str(layer)))
+    onnx.checker.check_model(g); onnx.save(g, str(path))
+
 # %% ../nbs/05_predict.ipynb #792715db
 def export_onnx(weights, # ultralytics `.pt` checkpoint
                 out=None, # `.onnx` path; next to `weights` when None
                 imgsz:int|None=None, # input size; the checkpoint's training size when None
                 opset:int|None=None, # ONNX opset; ultralytics' best for the installed onnx when None
                 simplify:bool=True, # slim the graph with onnxslim
-                dynamic:bool=True # dynamic batch and image size (needed for batched scoring)
+                dynamic:bool=True, # dynamic batch and image size (needed for batched scoring)
+                embedding:bool=True # add the `embedding` output (pooled SPPF block) for drift and monitoring
                ) -> Path:
-    "Export a checkpoint to ONNX with ultralytics (class names and imgsz go into its metadata); returns the path."
+    "Export a checkpoint to ONNX with ultralytics (names, imgsz, operating point in its metadata), plus the backbone embedding."
     w = Path(weights); _check_file(w)
     out = Path(out) if out else w.with_suffix('.onnx')
     YOLO = lazy('ultralytics').YOLO
@@ -702,6 +780,9 @@ def export_onnx(weights, # ultralytics `.pt` checkpoint
         m = YOLO(str(Path(d)/w.name), task='detect')
         f = m.export(format='onnx', imgsz=imgsz or m.overrides.get('imgsz') or 640, opset=opset, simplify=simplify,
                      dynamic=dynamic, batch=1, device='cpu', verbose=False)
+        layer = _sppf_index(m.model)
+        if embedding and layer is not None: _add_embedding(Path(f), layer)
+        if st := lazy('tumor_detect.operating').read_stamp(w): lazy('tumor_detect.operating').stamp_model(Path(f), st)   # threshold + OOD travel along
         out.parent.mkdir(parents=True, exist_ok=True); shutil.move(f, out)
     return out
 
@@ -771,6 +852,37 @@ def quantize_onnx(onnx_path, # float ONNX export (from `export_onnx`)
                           nodes_to_exclude=_module_nodes(g, 0) + _module_nodes(g, last))
     return out
 
+# %% ../nbs/05_predict.ipynb #2d7c9a1f
+def _match(ra:list, rb:list, min_conf:float) -> tuple:
+    "IoU and confidence gap of every box of `ra` with conf >= `min_conf` to its best-overlapping same-class box in `rb`."
+    ious, gaps = [], []
+    for a, b in zip(ra, rb):
+        for d in (d for d in a.detections if d.conf >= min_conf):
+            same = [e for e in b.detections if e.cls_id == d.cls_id]
+            if not same: ious.append(0.); gaps.append(d.conf); continue
+            iou = box_iou([d.box], [e.box for e in same])[0]; j = int(iou.argmax())
+            ious.append(float(iou[j])); gaps.append(abs(d.conf - same[j].conf))
+    return np.array(ious), np.array(gaps)
+
+# %% ../nbs/05_predict.ipynb #6f3a8c0d
+def precision_guard(reference:Detector, # the float32 engine
+                    variant:Detector, # the faster engine to vet (INT8, BF16, another runtime)
+                    images, # labelled slices: folder or list of images
+                    labels, # their YOLO label folder
+                    serve_conf:float=0.25, # boxes at or above this are the served ones that must agree
+                    map_tol:float=0.005, min_iou:float=0.9, conf_tol:float=0.01 # the tolerances
+                   ) -> dict:
+    "Does `variant` answer like `reference`? mAP50-95 within `map_tol`; served boxes paired both ways with IoU > `min_iou`, conf within `conf_tol`."
+    files = _expand(images); ra, rb = reference(files, conf=0.001), variant(files, conf=0.001)
+    (_, ma), (_, mb) = map50_95(ra, labels), map50_95(rb, labels)
+    (i1, g1), (i2, g2) = _match(ra, rb, serve_conf), _match(rb, ra, serve_conf)
+    ious, gaps = np.concatenate([i1, i2]), np.concatenate([g1, g2]); ok = (ious > min_iou) & (gaps <= conf_tol)
+    r = dict(reference=f'{reference.source} ({reference.backend})', variant=f'{variant.source} ({variant.backend})', n_images=len(ra),
+             map50_95_ref=round(ma, 4), map50_95_variant=round(mb, 4), map_delta=round(mb - ma, 4), n_boxes=len(ious),
+             boxes_agree=round(float(ok.mean()), 4) if len(ok) else 1.0, min_iou=round(float(ious.min()), 4) if len(ious) else None,
+             max_conf_gap=round(float(gaps.max()), 4) if len(gaps) else None)
+    return dict(r, passed=bool(abs(mb - ma) <= map_tol and ok.all()))
+
 # %% ../nbs/05_predict.ipynb #7b8ce3fe
 def _percentile_ms(xs:list, q:float) -> float: return round(float(np.percentile(xs, q))*1000, 2)
 
@@ -784,8 +896,13 @@ def peak_rss_mb() -> float:
 
 def _yolo_threads() -> int: return min(8, max(1, (os.cpu_count() or 1) - 1))   # what ultralytics sets torch to
 
-def _bench_worker(kind:str, weights:str, files:list, n:int, batch:int, threads:int, import_s:float) -> dict:
-    "Time one engine in this (fresh) process: load, cold first image, per-image latency, batched throughput, peak RSS."
+def _ul_results(m, files:list, **kw) -> list:
+    "Raw ultralytics predictions as `ImageResult`s (for mAP with the same code as every other engine)."
+    return [ImageResult(Path(f).name, r.orig_shape[1], r.orig_shape[0], [Detection(*b.tolist(), int(c), r.names[int(c)], float(s))
+            for b, s, c in zip(r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy())]) for f, r in zip(files, m.predict([str(f) for f in files], **kw))]
+
+def _bench_worker(kind:str, weights:str, files:list, n:int, batch:int, threads:int, import_s:float, labels:str|None=None) -> dict:
+    "Time one engine in this (fresh) process: load, cold first image, per-image latency, batched throughput, peak RSS, mAP."
     t0 = time.perf_counter()
     if kind == 'ultralytics':
         YOLO = lazy('ultralytics').YOLO; import_s += time.perf_counter() - t0
@@ -806,18 +923,22 @@ def _bench_worker(kind:str, weights:str, files:list, n:int, batch:int, threads:i
     t = time.perf_counter()
     for i in range(0, n, batch): many(files[i:i + batch])
     thr = n/(time.perf_counter() - t)
-    return dict(engine=kind, model=Path(weights).name, import_s=round(import_s, 2), load_s=round(load_s, 2),
-                first_ms=round(first_s*1000, 1), p50_ms=_percentile_ms(lat, 50), p95_ms=_percentile_ms(lat, 95),
-                cpu_p50_ms=_percentile_ms(cpu, 50),
-                threads=threads, thr_b16=round(thr, 1), rss_mb=peak_rss_mb())
+    rss, uniq = peak_rss_mb(), list(dict.fromkeys(files))                 # peak RSS of timing, before mAP's big batches
+    res = (_ul_results(m, uniq, conf=0.001, device='cpu', verbose=False, batch=batch) if kind == 'ultralytics'
+           else d(uniq, conf=0.001, batch=batch)) if labels else None
+    return dict(engine=kind, model=Path(weights).name, threads=threads, p50_ms=_percentile_ms(lat, 50), p95_ms=_percentile_ms(lat, 95),
+                cpu_p50_ms=_percentile_ms(cpu, 50), thr_b16=round(thr, 1), rss_mb=rss,
+                mAP50_95=round(map50_95(res, labels)[1], 4) if labels else None,
+                import_s=round(import_s, 2), load_s=round(load_s, 2), first_ms=round(first_s*1000, 1))
 
 # %% ../nbs/05_predict.ipynb #2ce5c2d4
-def _bench_subprocess(kind:str, weights, files:list, n:int, batch:int, threads:int) -> dict:
+def _bench_subprocess(kind:str, weights, files:list, n:int, batch:int, threads:int, labels=None) -> dict:
     "Run `_bench_worker` in a fresh interpreter (honest import time, cold start and peak memory)."
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f: json.dump([str(x) for x in files], f)
     code = ("import time; t0 = time.perf_counter(); import json, tumor_detect.predict as P; t = time.perf_counter() - t0; "
-            f"print('BENCH', json.dumps(P._bench_worker({kind!r}, {str(weights)!r}, json.load(open({f.name!r})), {n}, {batch}, {threads}, t)))")
-    try: r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+            f"print('BENCH', json.dumps(P._bench_worker({kind!r}, {str(weights)!r}, json.load(open({f.name!r})), {n}, {batch}, {threads}, t, {None if labels is None else str(labels)!r})))")
+    env = {**os.environ, **{k: str(threads) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')}}
+    try: r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
     finally: os.unlink(f.name)
     line = [l for l in r.stdout.splitlines() if l.startswith('BENCH ')]
     if r.returncode or not line: raise RuntimeError(f'benchmark of {kind} on {Path(weights).name} failed:\n{r.stderr[-2000:]}')
@@ -829,27 +950,68 @@ def _speedups(r:dict, base:dict|None):
     for k, a, b in (('speedup_p50', 'p50_ms', None), ('speedup_cpu', 'cpu_p50_ms', None), ('speedup_thr', None, 'thr_b16')):
         r[k] = None if not base else round(base[a]/r[a], 2) if a else round(r[b]/base[b], 2)
 
+# %% ../nbs/05_predict.ipynb #9a4e1c7b
+def model_gflops(weights, # ultralytics `.pt` checkpoint
+                 imgsz:int|tuple=640 # input size (h, w) or int
+                ) -> float:
+    "GFLOPs of one forward pass of the fused network at `imgsz` (2 per multiply-add of every convolution), counted with hooks."
+    torch, nn = lazy('torch'), lazy('torch.nn'); lazy('ultralytics')
+    from ultralytics.nn.tasks import load_checkpoint
+    m, macs = load_checkpoint(weights, device='cpu', fuse=True)[0].float().eval(), []
+    def hook(mod, inp, out): macs.append(out.numel()*mod.in_channels//mod.groups*math.prod(mod.kernel_size))
+    hs = [c.register_forward_hook(hook) for c in m.modules() if isinstance(c, nn.Conv2d)]
+    with torch.inference_mode(): m(torch.zeros(1, 3, *_pair(imgsz)))
+    for h in hs: h.remove()
+    return round(2*sum(macs)/1e9, 3)
+
+# %% ../nbs/05_predict.ipynb #b2f8d5a3
+def cpu_peak_gflops(cpuinfo:str|None=None # text of /proc/cpuinfo; read when None
+                   ) -> dict:
+    "Peak GFLOP/s of one core in fp32, bf16 and int8 from /proc/cpuinfo: FMA pipes x SIMD lanes x 2 x clock, and how it was derived."
+    txt = cpuinfo if cpuinfo is not None else (Path('/proc/cpuinfo').read_text() if Path('/proc/cpuinfo').exists() else '')
+    get = lambda k: next((l.split(':', 1)[1].strip() for l in txt.splitlines() if l.split(':')[0].strip() == k), '')
+    flags, ghz = set(get('flags').split()), float(get('cpu MHz') or 0)/1000
+    lanes = 16 if 'avx512f' in flags else 8 if 'avx2' in flags else 4                     # fp32 lanes per vector
+    amd, fam = get('vendor_id') == 'AuthenticAMD', int(get('cpu family') or 0)
+    pipes = 1 if (amd and fam == 25 and lanes == 16) else 2                              # Zen 4 splits 512-bit ops over 2x256-bit pipes
+    fp32 = pipes*lanes*2*ghz
+    how = (f"{pipes} FMA pipe(s) x {lanes} fp32 lanes ({'AVX-512' if lanes == 16 else 'AVX2' if lanes == 8 else 'SSE'}) x 2 FLOP x "
+           f"{ghz:.2f} GHz ('cpu MHz'; turbo not visible)")
+    return dict(fp32=round(fp32, 1), bf16=round(fp32*(2 if 'avx512_bf16' in flags or 'amx_bf16' in flags else 1), 1),
+                int8=round(fp32*(4 if {'avx512_vnni', 'avx_vnni'} & flags else 2), 1), how=how)
+
 # %% ../nbs/05_predict.ipynb #f7313e8d
+def _precision(kind:str, model:str) -> str:
+    "The arithmetic an engine row runs in: bf16 for OpenVINO BF16, int8 for a quantised model, else fp32."
+    return 'bf16' if kind.endswith('bf16') else 'int8' if 'int8' in model else 'fp32'
+
 def bench(weights, # ultralytics `.pt` checkpoint (the baseline and the PyTorch engine run it)
           images, # folder or list of images, cycled up to `n`
           n:int=100, # images timed one by one, then again in batches
           batch:int=16, # batch size for the throughput run
           onnx=None, # `.onnx` file(s) to time; exported from `weights` when None
-          threads:int=0, # CPU threads for every engine; 0 = ultralytics' own choice, min(8, cores - 1)
+          threads=0, # CPU threads for every engine, an int or a list (a row per count); 0 = ultralytics' own choice
           baseline:bool=True, # also time raw `ultralytics.YOLO(...).predict`
-          torch:bool=True # also time Detector/PyTorch
+          torch:bool=True, # also time Detector/PyTorch
+          openvino:bool=False, # also time the first `.onnx` on OpenVINO, float32 and BF16
+          labels=None # YOLO labels of `images`: adds each engine's mAP50-95 on them
          ) -> list:
-    "Time raw ultralytics, Detector/PyTorch and Detector/ONNX Runtime on the same images, each in its own process."
-    threads = threads or _yolo_threads()
+    "Time raw ultralytics, Detector/PyTorch, ONNX Runtime (and OpenVINO) on the same images, each in its own process, per thread count."
     files = _expand(images) if not isinstance(images, (list, tuple)) else [Path(f) for f in images]
     if not files: raise ValueError(f'{images}: no images to benchmark')
     files = [files[i % len(files)] for i in range(max(n, 4))]
     onnx = [onnx] if isinstance(onnx, (str, Path)) else list(onnx or [])
     if not onnx: onnx = [export_onnx(weights, Path(tempfile.mkdtemp())/f'{Path(weights).stem}.onnx')]
-    runs = ([('ultralytics', weights)] if baseline else []) + ([('torch', weights)] if torch else []) + [('onnx', o) for o in onnx]
-    rows = [_bench_subprocess(k, w, files, n, batch, threads) for k, w in runs]
-    base = rows[0] if baseline else None
-    for r in rows: _speedups(r, base)
+    runs = (([('ultralytics', weights)] if baseline else []) + ([('torch', weights)] if torch else []) + [('onnx', o) for o in onnx]
+            + ([('openvino', onnx[0]), ('openvino-bf16', onnx[0])] if openvino else []))
+    gflop, peak, rows = model_gflops(weights, Detector.load(onnx[0]).imgsz), cpu_peak_gflops(), []
+    for t in ([threads] if isinstance(threads, int) else list(threads)):
+        t = t or _yolo_threads(); rs = [_bench_subprocess(k, w, files, n, batch, t, labels) for k, w in runs]
+        for r in rs:
+            _speedups(r, rs[0] if baseline else None); p = _precision(r['engine'], r['model'])
+            r.update(gflop_s=round(gflop/r['p50_ms']*1000, 1), gflop_cpu_s=round(gflop/r['cpu_p50_ms']*1000, 1),
+                     peak_gflop_s=round(peak[p]*t, 1), peak_core=peak[p], precision=p)
+        rows += rs
     return rows
 
 # %% ../nbs/05_predict.ipynb #60e72323
@@ -907,13 +1069,16 @@ def export_cli(weights:str='', # .pt checkpoint; default models/reference/best.p
 # %% ../nbs/05_predict.ipynb #b65b4b00
 def bench_cli(weights:str='', # .pt checkpoint; default models/reference/best.pt
               images:str='', # folder of images; default the bundled sample's valid/images
+              labels:str='', # their YOLO labels (adds mAP50-95); default the folder beside `images` when it exists
               n:int=100, # images to time
               batch:int=16, # batch size for throughput
               onnx:str='', # .onnx to time (comma-separated for several); exported when empty
-              threads:int=0 # CPU threads for every engine; 0 = ultralytics' choice, min(8, cores - 1)
+              threads:str='1,2', # comma-separated CPU thread counts, a row per engine and count; 0 = ultralytics' choice
+              openvino:bool=False # also time OpenVINO float32 and BF16 on the first .onnx
              ) -> str:
-    "Benchmark raw ultralytics vs Detector/PyTorch vs Detector/ONNX Runtime; prints a markdown table."
+    "Benchmark raw ultralytics vs Detector on PyTorch, ONNX Runtime (and OpenVINO); prints a markdown table."
     from tumor_detect.core import sample_dir
-    rows = bench(weights or default_weights(prefer='pt'), images or sample_dir()/'valid'/'images', n, batch,
-                 [o for o in onnx.split(',') if o] or None, threads)
-    return bench_table(rows)
+    imgs = Path(images or sample_dir()/'valid'/'images'); lab = Path(labels) if labels else imgs.parent/'labels'
+    rows = bench(weights or default_weights(prefer='pt'), imgs, n, batch, [o for o in onnx.split(',') if o] or None,
+                 [int(t) for t in str(threads).split(',')], openvino=openvino, labels=lab if lab.is_dir() else None)
+    return bench_table(rows) + f"\n\npeak per core: {cpu_peak_gflops()['how']}"
