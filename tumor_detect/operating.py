@@ -93,16 +93,13 @@ def _image_files(images) -> list:
     from tumor_detect.evaluate import image_files
     return image_files(images)
 
-def scores_embeddings(detector, # a loaded torch `Detector`
-                      files:list, # image files
+def scores_embeddings(detector, # a loaded `Detector` (.pt, or an .onnx exported with its embedding output)
+                      files:list, # image files or arrays
                       batch:int=16 # slices per forward pass
                      ) -> tuple:
     "Image scores (top box confidence) and backbone embeddings of `files`, one forward pass per batch."
-    from tumor_detect.drift import EmbeddingHook
-    scores = []
-    with EmbeddingHook(detector) as h:
-        for i in range(0, len(files), batch): scores += [r.max_conf for r in detector(files[i:i + batch], conf=0.01, batch=batch)]
-    return np.array(scores), h.embeddings
+    res = [r for i in range(0, len(files), batch) for r in detector(files[i:i + batch], conf=0.01, batch=batch, embed=True)]
+    return np.array([r.max_conf for r in res]), np.stack([r.embedding for r in res]).astype(np.float32)
 
 # %% ../nbs/12_operating.ipynb #op000020
 def _sources(root:Path, files:list) -> list:
