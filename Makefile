@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export TUMOR_DETECT_HOME ?= $(CURDIR)
 
-.PHONY: install demo test test-fast test-slow sync-check lint docs readme bench clean help
+.PHONY: install demo test test-fast test-slow sync-check lint docs notebooks readme bench clean help
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -47,6 +47,10 @@ test: sync-check lint test-fast docs  ## every check CI runs
 
 test-slow: install  ## slow cells too: real-data runs, full sweeps
 	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
+
+NB_WORKERS ?= 1
+notebooks: install  ## execute every notebook in place with outputs kept (fresh kernel each, fixed seeds, scrubbed); ONLY=04_evaluate for one
+	$(PY) tools/run_notebooks.py --workers $(NB_WORKERS) $(foreach n,$(ONLY),--only $(n))
 
 bench: install  ## inference benchmark: raw ultralytics vs Detector (PyTorch, ONNX Runtime), ratios printed
 	$(PY) benchmarks/bench_predict.py
