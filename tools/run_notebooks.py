@@ -26,8 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
-DPI = 90                     # matplotlib figures in the notebooks: PNG at this dpi
-MAX_PX = 1000                # wider/taller PNG outputs are downscaled to this many pixels
+DPI = 80                     # matplotlib figures in the notebooks: PNG at this dpi
+MAX_PX = 900                 # wider/taller PNG outputs are downscaled to this many pixels
 SKIP_TAG = 'skip-execution'
 
 SETUP = f"""\
@@ -161,13 +161,17 @@ def scrub_stream(s:str) -> str:
 def _join(x): return ''.join(x) if isinstance(x, list) else x
 
 
-def _png_small(b64:str) -> str:
-    "Downscale a PNG output wider or taller than MAX_PX (Lanczos); other images are returned unchanged."
+def _png_small(b64:str, max_bytes:int=150_000) -> str:
+    "A PNG output kept modest: downscaled to MAX_PX, then over `max_bytes` quantized to 256 colours; else unchanged."
     from PIL import Image
     raw = base64.b64decode(b64); im = Image.open(io.BytesIO(raw))
-    if max(im.size) <= MAX_PX: return b64
-    im.thumbnail((MAX_PX, MAX_PX), Image.LANCZOS); buf = io.BytesIO(); im.save(buf, 'PNG', optimize=True)
-    return base64.b64encode(buf.getvalue()).decode() + '\n'
+    if max(im.size) <= MAX_PX and len(raw) <= max_bytes: return b64
+    if max(im.size) > MAX_PX: im = im.convert('RGBA' if 'A' in im.getbands() else 'RGB'); im.thumbnail((MAX_PX, MAX_PX), Image.LANCZOS)
+    def enc(x):
+        buf = io.BytesIO(); x.save(buf, 'PNG', optimize=True); return buf.getvalue()
+    out = enc(im)
+    if len(out) > max_bytes: out = min(out, enc(im.convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)), key=len)
+    return b64 if len(out) >= len(raw) else base64.b64encode(out).decode() + '\n'
 
 
 def scrub_nb(nb) -> int:
