@@ -121,10 +121,13 @@ _TMP = re.compile(r'(?:%s)(?:/[^/\s\'"<>()\[\],;:]+)?' % '|'.join(sorted({re.esc
 _TIME = [
     (re.compile(r'\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}|\s?UTC)?\b'), '<time>'),
     (re.compile(r'\b(\d+(\.\d+)?\s?(ms|secs?|seconds|mins?|minutes|hours)|\d+\.\d+\s?s)\b'), '<duration>'),
+    (re.compile(r'(?<=[\'"])\d+ ?s(?=[\'"])'), '<duration>'),                      # '11 s'
+    (re.compile(r'\b1[6-9]\d{8}\.\d+\b'), '<time>'),                                # epoch seconds (2020-2033)
     (re.compile(r'(\d+(\.\d+)?\s?(it|img|slices?|images?)/s)\b'), '<rate>'),
 ]
 _BAR = re.compile(r'^.*(\d+%\|.*\||\|\s*\d+/\d+\s*\[|\d+/\d+ \[\d\d:\d\d|it/s\]|s/it\]).*$')
 _WARN = re.compile(r'^\S+:\d+: \w*Warning: .*$')
+_APPLOG = re.compile(r'^\[(IPKernelApp|NbConvertApp|ZMQTerminalIPythonApp|KernelApp)\] ')   # a nested kernel's log (papermill)
 
 
 def scrub_text(s:str) -> str:
@@ -148,7 +151,7 @@ def scrub_stream(s:str) -> str:
     lines = []
     for ln in s.split('\n'):
         ln = ln.rstrip('\r').split('\r')[-1]
-        if _BAR.match(ln): continue
+        if _BAR.match(ln) or _APPLOG.match(ln): continue
         lines.append(ln)
     out, skip_next = [], False
     for ln in lines:                                 # "file.py:12: FooWarning: msg" + the source line under it
@@ -221,7 +224,8 @@ def execute(path:Path, flags:set, timeout:int=1800, scrub_only:bool=False) -> fl
         todo = nbformat.v4.new_notebook(metadata=nb.metadata)
         todo.cells = [nbformat.v4.new_code_cell(SETUP)] + [c for i, c in enumerate(nb.cells) if i not in skipped]
         client = NotebookClient(todo, timeout=timeout, kernel_name='python3', allow_errors=False, record_timing=False,
-                                resources={'metadata': {'path': str(path.parent)}}, skip_cells_with_tag=SKIP_TAG)
+                                resources={'metadata': {'path': str(path.parent)}}, skip_cells_with_tag=SKIP_TAG,
+                                extra_arguments=['--IPKernelApp.log_level=ERROR'])   # no 'TCP without encryption' warning: loopback only
         client.execute(cwd=str(path.parent), env=kernel_env())
     scrub_nb(nb)
     nbformat.write(nb, path)
