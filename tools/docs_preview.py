@@ -51,6 +51,15 @@ def _frontmatter(src:str) -> dict:
     except yaml.YAMLError: return {}
 
 
+def _divs(md:str) -> str:
+    "Quarto fenced divs (`::: {.research-notice}` ... `:::`) as markdown blockquotes, as tools/make_readme.py writes them."
+    out, inside = [], False
+    for line in md.splitlines():
+        if re.match(r'^:::+', line): inside = not inside; continue
+        out.append(('> ' + line) if inside and line else ('>' if inside else line))
+    return '\n'.join(out)
+
+
 def prepare(nb) -> tuple:
     "Apply what Quarto would: front matter -> title, cell options (echo/output/include: false) -> hidden parts."
     title, cells = '', []
@@ -70,7 +79,8 @@ def prepare(nb) -> tuple:
             if opts.get('output') == 'false': c.outputs = []
             if opts.get('echo') == 'false': c.metadata['transient'] = {'remove_source': True}   # nbconvert templates honour it
             if not c.source.strip() and not c.get('outputs'): continue
-        if c.cell_type == 'markdown':     # links between notebooks point to their pages
+        if c.cell_type == 'markdown':     # Quarto divs as blockquotes (as in README.md); notebook links to pages
+            c.source = _divs(c.source)
             c.source = re.sub(r'\]\(((?!https?:)[^)#\s]+)\.ipynb(#[^)]*)?\)', lambda m: f']({m.group(1)}.html{m.group(2) or ""})', c.source)
         cells.append(c)
     nb.cells = cells
