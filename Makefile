@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export TUMOR_DETECT_HOME ?= $(CURDIR)
 
-.PHONY: install demo test test-fast test-slow sync-check lint docs readme bench clean help
+.PHONY: install demo test test-fast test-slow sync-check lint docs notebooks notebook-check readme bench clean help
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -36,17 +36,25 @@ readme: install  ## regenerate README.md from nbs/index.ipynb
 lint: install  ## ruff over the library, notebooks, tests, tools, benchmarks and deploy scripts
 	$(BIN)/ruff check tumor_detect nbs tests tools benchmarks deploy
 
-docs: install  ## the docs step before Quarto: process notebooks, check sidebar and links (Quarto renders in CI online)
+docs: install  ## the docs step before Quarto: process notebooks, check sidebar and links; HTML preview in _docs/ (Quarto renders online)
 	$(PY) tests/check_docs.py
+	$(PY) tools/docs_preview.py
 
 test-fast: install  ## notebooks (fast flags) and pytest
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/pytest -q tests
 
-test: sync-check lint test-fast docs  ## every check CI runs
+test: sync-check lint test-fast docs notebook-check  ## every check CI runs
 
 test-slow: install  ## slow cells too: real-data runs, full sweeps
 	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
+
+notebook-check: install  ## committed notebooks carry outputs (figures in 04-07), no machine paths, no progress bars
+	$(PY) tests/check_notebooks.py
+
+NB_WORKERS ?= 1
+notebooks: install  ## execute every notebook in place with outputs kept (fresh kernel each, fixed seeds, scrubbed); ONLY=04_evaluate for one
+	$(PY) tools/run_notebooks.py --workers $(NB_WORKERS) $(foreach n,$(ONLY),--only $(n))
 
 bench: install  ## inference benchmark: raw ultralytics vs Detector (PyTorch, ONNX Runtime), ratios printed
 	$(PY) benchmarks/bench_predict.py

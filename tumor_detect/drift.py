@@ -416,6 +416,7 @@ def perturb(img:np.ndarray, # uint8 image
 
 # %% ../nbs/06_drift.ipynb #969ece05
 def _is_log(x) -> bool:
+    "A prediction log (read by `tumor_detect.monitor`, which depends on this module, not the other way round)?"
     return type(x).__name__ == 'PredictionLog' or (isinstance(x, (str, Path)) and Path(x).suffix in ('.db', '.sqlite', '.sqlite3'))
 
 def _version_sha(version:str) -> str|None:
@@ -430,20 +431,6 @@ def _same_model(ref:Reference, sha:str|None, name:str='') -> bool:
     a, b = Path(mp or ''), Path(name or '')
     return bool(mp and name) and (a.stem, a.parent.name) == (b.stem, b.parent.name) and a.suffix != b.suffix
 
-# %% ../nbs/06_drift.ipynb #f20ffd2d
-def _log_frame(log, last:int, ref:Reference) -> tuple:
-    "(features, embeddings or None, notes) of the newest `last` logged predictions."
-    from tumor_detect.monitor import PredictionLog
-    log = log if type(log).__name__ == 'PredictionLog' else PredictionLog(log)
-    df = log.to_frame(last=last or None); notes = []
-    embs = [r['embedding'] for r in log.recent(last or log.count())[::-1]]
-    emb = np.stack(embs) if embs and all(e is not None for e in embs) else None
-    other = sorted({v for v in df.get('model_version', []) if not _same_model(ref, _version_sha(v), str(v).rsplit('@', 1)[0])})
-    if other:
-        df = df[[c for c in df.columns if c not in PREDICTION_FEATURES]]; emb = None
-        notes.append(f'predictions logged by another model than the reference ({", ".join(other)}): prediction features and embeddings not compared')
-    return df, emb, notes
-
 # %% ../nbs/06_drift.ipynb #793f1f4d
 def _model_for(ref:Reference, weights=''):
     "The Detector that scores current images: `weights`, else the reference's model, else the default weights."
@@ -454,11 +441,12 @@ def _model_for(ref:Reference, weights=''):
         p = cand if cand.is_file() else None
     return Detector.load(p or default_weights(prefer='pt')), p or default_weights(prefer='pt')
 
-def _current(current, ref:Reference, weights='', last:int=0) -> tuple:
-    "(features, embeddings or None, notes) of images, a prediction log, a DataFrame or a (DataFrame, embeddings) pair."
+def _current(current, ref:Reference, weights='') -> tuple:
+    "(features, embeddings or None, notes) of images, a DataFrame or a (DataFrame, embeddings[, notes]) tuple."
     if type(current).__name__ == 'DataFrame': return current, None, []
-    if isinstance(current, tuple): return current[0], current[1], []
-    if _is_log(current): return _log_frame(current, last, ref)
+    if isinstance(current, tuple): return (*current, [])[:3]
+    if _is_log(current): raise ValueError(f'{current}: a prediction log; check it with `tumor_detect.monitor.drift_report` '
+                                          f'or `tumor-detect monitor --log {current} --out report.html`')
     det, w = _model_for(ref, weights)
     df, emb = features_and_embeddings(det, current, conf=ref.meta.get('conf', 0.25))
     if not _same_model(ref, _sha256(w), f'{Path(w).parent.name}/{Path(w).name}'):
@@ -503,16 +491,15 @@ def _agree(res:dict, ev:dict, tol:float=1e-9) -> bool:
 
 # %% ../nbs/06_drift.ipynb #b7cdb9be
 def drift_report(reference, # reference profile (.json/prefix) or a `Reference`; `default_reference()` when None
-                 current, # folder/list of images, a prediction log (.db or `PredictionLog`), or a features DataFrame
+                 current, # folder/list of images, a features DataFrame or a (features, embeddings[, notes]) tuple
                  out='drift', # folder for drift_report.html and drift_report.json
                  weights:str='', # model scoring current images; the reference's model when empty
                  alpha:float=0.05, # false-alarm rate of the whole check
-                 last:int=0, # prediction log: only the newest `last` predictions (0: all)
                  html:bool=True, # also run Evidently and write the HTML report (the verdict never needs it)
                  max_reference:int=1000 # compare with at most this many reference slices (fixed random subset)
                 ) -> dict:
     "Compare current slices with the reference: verdict, per-feature p-values, embedding MMD; Evidently HTML + JSON."
-    ref = capped(load_reference(reference), max_reference); cur, emb, notes = _current(current, ref, weights, last)
+    ref = capped(load_reference(reference), max_reference); cur, emb, notes = _current(current, ref, weights)
     if len(cur) < 2: raise ValueError(f'{len(cur)} current slice(s): a drift test needs at least 2 (30+ to see anything)')
     res = dict(drift_tests(ref, cur, ref.embeddings, emb, alpha), notes=notes, reference=str(ref.path),
                current=str(current) if isinstance(current, (str, Path)) else type(current).__name__)
@@ -527,16 +514,15 @@ def drift_report(reference, # reference profile (.json/prefix) or a `Reference`;
 
 # %% ../nbs/06_drift.ipynb #42f31c12
 def drift_cli(reference:str='', # reference profile (.json or prefix); models/reference/drift-reference.json when empty
-              current:str='', # folder of images, or a prediction log (.db) written by the app
+              current:str='', # folder of images (a prediction log: `tumor-detect monitor --log LOG --out report.html`)
               out:str='drift', # folder for drift_report.html / .json
               weights:str='', # model scoring current images; the reference's model when empty
               alpha:float=0.05, # false-alarm rate of the whole check
-              last:int=200, # prediction log: compare only the newest `last` predictions (0: all)
               no_html:bool=False # skip the Evidently HTML report (faster; the verdict is the same)
              ) -> int:
     "Drift check for cron and CI: prints the verdict and the report path; exit status 1 on drift, 0 otherwise."
-    if not current: raise ValueError('pass --current: a folder of images or a prediction log (.db)')
-    r = drift_report(reference or None, current, out, weights, alpha, last, html=not no_html)
+    if not current: raise ValueError('pass --current: a folder of images (for a prediction log use `tumor-detect monitor --log LOG --out report.html`)')
+    r = drift_report(reference or None, current, out, weights, alpha, html=not no_html)
     print(r['verdict']); print(f"report: {r.get('html') or r['json']}")
     return int(r['drift'])
 

@@ -10,7 +10,7 @@ import contextlib, json, math, os, shutil, sqlite3, time
 from pathlib import Path
 import numpy as np
 from .core import lazy, project_root
-from .drift import capped, drift_tests, load_reference, prediction_features
+from .drift import PREDICTION_FEATURES, _same_model, _version_sha, capped, drift_tests, load_reference, prediction_features
 
 # %% ../nbs/08_monitor.ipynb #ad11a07f
 def default_log_path() -> Path:
@@ -137,6 +137,18 @@ def _status(res:dict, n:int) -> dict:
     return dict(status='drift' if res['drift'] else 'ok', drift=res['drift'], score=round(res['score'], 4), n=n,
                 drifted=res['drifted'], message=res['verdict'])
 
+def _log_frame(log, last:int, ref) -> tuple:
+    "(features, embeddings or None, notes) of the newest `last` logged predictions, for `drift.drift_tests` against `ref`."
+    log = _open(log)
+    df = log.to_frame(last=last or None); notes = []
+    embs = [r['embedding'] for r in log.recent(last or log.count())[::-1]]
+    emb = np.stack(embs) if embs and all(e is not None for e in embs) else None
+    other = sorted({v for v in df.get('model_version', []) if not _same_model(ref, _version_sha(v), str(v).rsplit('@', 1)[0])})
+    if other:
+        df = df[[c for c in df.columns if c not in PREDICTION_FEATURES]]; emb = None
+        notes.append(f'predictions logged by another model than the reference ({", ".join(other)}): prediction features and embeddings not compared')
+    return df, emb, notes
+
 # %% ../nbs/08_monitor.ipynb #da845413
 def drift_status(log, # `PredictionLog` or the path of its database
                  reference=None, # reference profile (.json); `drift.default_reference()` when None
@@ -145,7 +157,6 @@ def drift_status(log, # `PredictionLog` or the path of its database
                  alpha:float=0.05 # false-alarm rate of the whole check
                 ) -> dict:
     "Drift of the newest predictions vs the reference: status 'ok' / 'drift' / 'insufficient' / 'unavailable', score in [0, 1], message."
-    from tumor_detect.drift import _log_frame
     log = _open(log); n = min(log.count(), last)
     try: ref = capped(load_reference(reference), 1000)
     except FileNotFoundError as e: return dict(status='unavailable', drift=None, score=None, n=n, drifted=[], message=str(e))
@@ -165,7 +176,8 @@ def drift_report(log, # `PredictionLog` or its path
     from tumor_detect.drift import drift_report as _report
     out = Path(out); out = out/'drift_report.html' if out.suffix != '.html' else out
     out.parent.mkdir(parents=True, exist_ok=True)
-    r = _report(reference, _open(log), out.parent/f'.{out.stem}', last=last, alpha=alpha)
+    log = _open(log); ref = capped(load_reference(reference), 1000)
+    r = _report(ref, _log_frame(log, last, ref), out.parent/f'.{out.stem}', alpha=alpha)
     shutil.move(r['html'], out); shutil.move(r['json'], out.with_suffix('.json')); shutil.rmtree(out.parent/f'.{out.stem}', ignore_errors=True)
     return out
 

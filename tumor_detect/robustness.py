@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['SEVERITIES', 'KINDS', 'Labelled', 'TABLE_COLS', 'severity_param', 'perturb', 'transform_boxes', 'load_labelled',
-           'score_set', 'robustness_sweep', 'clean_batches', 'false_alarm_rate', 'plot_robustness', 'goal_check',
-           'robustness_run', 'robustness_cli']
+           'score_set', 'split_heldout', 'build_heldout_reference', 'robustness_sweep', 'clean_batches',
+           'false_alarm_rate', 'plot_robustness', 'goal_check', 'robustness_run', 'robustness_cli']
 
 # %% ../nbs/07_robustness.ipynb #3a82a430
-import io, json, math, tempfile, time
+import io, json, math, shutil, tempfile, time
 from collections import namedtuple
 from dataclasses import replace
 from pathlib import Path
@@ -130,7 +130,8 @@ def load_labelled(images, # images folder (YOLO labels in the sibling `labels/`)
     from tumor_detect.evaluate import image_files, label_path, read_labels, resolve_split
     from tumor_detect.predict import read_image
     if isinstance(images, (str, Path)) and str(images).endswith(('.yaml', '.yml')): images = resolve_split(str(images), split)[0]
-    fs = image_files(images)
+    files = isinstance(images, (list, tuple)) and all(Path(f).is_file() for f in images)
+    fs = [Path(f) for f in images] if files else image_files(images)
     if not fs: raise ValueError(f'{images}: no images found')
     if not any(label_path(f).exists() for f in fs):
         raise FileNotFoundError(f'{images}: no YOLO labels beside the images (expected e.g. {label_path(fs[0])}); mAP needs ground truth')
@@ -180,6 +181,37 @@ def score_set(detector, # a loaded `Detector` (torch backend for embeddings)
                 embeddings=np.concatenate(embs) if hook else None, model_s=t_model, feature_s=t_feat)
 
 # %% ../nbs/07_robustness.ipynb #d68d0a47
+def split_heldout(files:list, # the held-out (valid) images
+                  seed:int=0, # seed of the shuffle
+                  frac:float=0.5 # share that goes into the reference profile
+                 ) -> tuple:
+    "(calibration, evaluation): a random disjoint split of held-out images, each sorted."
+    fs = sorted(map(Path, files)); i = np.random.default_rng(seed).permutation(len(fs)); k = int(round(len(fs)*frac))
+    return sorted(fs[j] for j in i[:k]), sorted(fs[j] for j in i[k:])
+
+# %% ../nbs/07_robustness.ipynb #8a6d6814
+def _link_all(files:list, dest:Path):
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files: (dest/Path(f).name).symlink_to(Path(f).resolve())
+
+def build_heldout_reference(detector, # the model to profile, as a `Detector`
+                            data, # dataset yaml with train and valid splits
+                            out, # folder for the reference and the view of the data it was built from
+                            calibration:list, # the valid images that go into the reference
+                            n:int=300, # random train slices profiled (0: all)
+                            seed:int=0 # seed of the train subset
+                           ) -> Reference:
+    "`build_reference` on the train split with only `calibration` as its held-out split (a symlinked view of the data)."
+    from tumor_detect.evaluate import resolve_split
+    view = Path(out)/'data'
+    if view.exists(): shutil.rmtree(view)
+    srcs, names = resolve_split(str(data), 'train')
+    for f in srcs: _link_all(sorted(p for p in Path(f).rglob('*') if p.is_file()), view/'train'/'images')
+    _link_all(calibration, view/'valid'/'images')
+    (view/'data.yaml').write_text(json.dumps(dict(names=names, nc=len(names), train='train/images', val='valid/images')))  # JSON is YAML
+    return load_reference(build_reference(detector, view/'data.yaml', Path(out)/'drift-reference', split='train', n=n, seed=seed, heldout='valid'))
+
+# %% ../nbs/07_robustness.ipynb #f3ae9001
 def _outcome(drop:bool, drift:bool) -> str:
     return {(True, True): 'caught', (True, False): 'MISSED', (False, True): 'alarm, no drop', (False, False): 'quiet'}[(drop, drift)]
 
@@ -188,7 +220,7 @@ def _check(ref:Reference, s:dict, alpha:float, out=None) -> dict:
     if out: return drift_report(ref, (s['features'], s['embeddings']), out=out, alpha=alpha)
     return drift_tests(ref, s['features'], cur_emb=s['embeddings'], alpha=alpha)
 
-# %% ../nbs/07_robustness.ipynb #3e076863
+# %% ../nbs/07_robustness.ipynb #7756fb04
 def _row(kind:str, sev:float, s:dict, d:dict, base:float, drop:float) -> dict:
     "One line of the sweep table."
     emb = d.get('embeddings') or {}; feats = [c for c in d['drifted'] if c != 'embeddings']
@@ -199,13 +231,13 @@ def _row(kind:str, sev:float, s:dict, d:dict, base:float, drop:float) -> dict:
                 mmd=None if not emb else round(emb['score'], 5), outcome=_outcome(dm < -drop, bool(d['drift'])),
                 drifted=', '.join(d['drifted']))
 
-# %% ../nbs/07_robustness.ipynb #8a6d6814
+# %% ../nbs/07_robustness.ipynb #37a883cc
 def _perturbed(items:list, kind:str, sev:float, seed:int) -> list:
     "Every slice perturbed (its own seed) with its boxes moved along."
     return [Labelled(it.name, perturb(it.img, kind, sev, seed=seed*1_000_003 + i), it.cls,
                      transform_boxes(it.boxes, kind, sev, it.img.shape[:2])) for i, it in enumerate(items)]
 
-# %% ../nbs/07_robustness.ipynb #8cbe42f3
+# %% ../nbs/07_robustness.ipynb #3c5b2faf
 def robustness_sweep(detector, # a loaded `Detector`: the model the reference profile was built with
                      items, # `Labelled` slices, or what `load_labelled` reads (folder, data.yaml)
                      kinds=KINDS, # perturbation kinds
@@ -235,14 +267,14 @@ def robustness_sweep(detector, # a loaded `Detector`: the model the reference pr
                     seconds=round(time.perf_counter() - t0, 1), feature_slices_per_s=round(n_feat/max(feat_s, 1e-9), 1))
     return df
 
-# %% ../nbs/07_robustness.ipynb #3c5b2faf
+# %% ../nbs/07_robustness.ipynb #46f4d283
 def _clean_features(detector, ref:Reference, clean) -> tuple:
     "(features, embeddings) of clean slices: a (DataFrame, embeddings) pair as is, `Labelled` slices or images scored."
     if isinstance(clean, tuple): return clean
     if isinstance(clean, list) and clean and isinstance(clean[0], Labelled): clean = [it.img for it in clean]
     return features_and_embeddings(detector, clean, conf=ref.meta.get('conf', 0.25))
 
-# %% ../nbs/07_robustness.ipynb #e85f5ad8
+# %% ../nbs/07_robustness.ipynb #45fb21b1
 def clean_batches(detector, # the reference model, as a `Detector`
                   reference, # `Reference` or its path
                   clean_images, # held-out clean slices: folder, files, `Labelled` list, or a (features, embeddings) pair
@@ -263,7 +295,7 @@ def clean_batches(detector, # the reference model, as a `Detector`
                          threshold=d['threshold'], mmd=e.get('score'), emb_drift=bool(e.get('drift'))))
     return lazy('pandas').DataFrame(rows)
 
-# %% ../nbs/07_robustness.ipynb #5d15806d
+# %% ../nbs/07_robustness.ipynb #0f03b440
 def false_alarm_rate(detector, # the reference model, as a `Detector`
                      reference, # `Reference` or its path
                      clean_images, # held-out clean slices: folder, files, `Labelled` list, or a (features, embeddings) pair
@@ -275,7 +307,7 @@ def false_alarm_rate(detector, # the reference model, as a `Detector`
     "Fraction of random batches of clean held-out slices that the drift check flags."
     return float(clean_batches(detector, reference, clean_images, n_batches, batch_size, seed, alpha).drift.mean())
 
-# %% ../nbs/07_robustness.ipynb #45fb21b1
+# %% ../nbs/07_robustness.ipynb #0e90953f
 def plot_robustness(df, # from `robustness_sweep`
                     drop:float|None=None # accuracy-drop line, mAP50 points below clean; the sweep's `drop` when None
                    ):
@@ -297,7 +329,7 @@ def plot_robustness(df, # from `robustness_sweep`
     fig.suptitle(f"mAP50 under perturbation ({df.attrs.get('n', '?')} slices); dashed: clean - {drop:g} points", fontsize=9)
     fig.tight_layout(); return fig
 
-# %% ../nbs/07_robustness.ipynb #3dc8356f
+# %% ../nbs/07_robustness.ipynb #fdf6e43e
 def goal_check(sweep, # from `robustness_sweep`
                far:float, # false-alarm rate on clean batches
                max_far:float=0.05 # the false-alarm budget
@@ -309,7 +341,7 @@ def goal_check(sweep, # from `robustness_sweep`
                 nuisance=int((s.outcome == 'alarm, no drop').sum()), clean_flagged=bool(sweep.drift[sweep.kind == 'clean'].any()),
                 false_alarm_rate=far, met=not missed and far <= max_far and not sweep.drift[sweep.kind == 'clean'].any())
 
-# %% ../nbs/07_robustness.ipynb #1a2dcbc6
+# %% ../nbs/07_robustness.ipynb #29beebb4
 def _md(df, cols:list) -> str:
     "A markdown table of `cols` (no tabulate needed)."
     fmt = lambda v: '' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:g}' if isinstance(v, float) else str(v)
@@ -318,21 +350,21 @@ def _md(df, cols:list) -> str:
 
 TABLE_COLS = ['kind', 'severity', 'param', 'map50', 'd_map50', 'drift', 'score', 'n_drifted', 'emb_drift', 'outcome', 'drifted']
 
-# %% ../nbs/07_robustness.ipynb #0e90953f
+# %% ../nbs/07_robustness.ipynb #45b42ab5
 def _wilson(k:int, n:int, z:float=1.96) -> list:
     if n == 0: return [None, None]
     p = k/n; c = (p + z*z/(2*n))/(1 + z*z/n); h = z*math.sqrt(p*(1 - p)/n + z*z/(4*n*n))/(1 + z*z/n)
     return [round(max(0.0, c - h), 3), round(min(1.0, c + h), 3)]
 
-# %% ../nbs/07_robustness.ipynb #182a8b22
+# %% ../nbs/07_robustness.ipynb #886f95ae
 def robustness_run(weights:str='', # .pt checkpoint; models/reference/best.pt when empty
                    data:str='', # dataset yaml; <project>/data/brain-tumor/data.yaml when empty
-                   reference:str='', # existing reference profile; else one is built from `n_reference` train slices
+                   reference:str='', # existing reference profile; else one is built (train subset + calibration half of valid)
                    n_reference:int=300, # train slices in the reference profile built here
-                   n_valid:int=150, # fixed random subset of the valid split that is perturbed
+                   n_valid:int=150, # fixed random subset of the evaluation half of valid that is perturbed
                    severities:str='1,3,5', # severities of every kind, comma-separated
                    kinds:str='', # comma-separated kinds; all of `KINDS` when empty
-                   n_batches:int=20, # clean batches for the false-alarm rate, drawn from the whole valid split
+                   n_batches:int=20, # clean batches for the false-alarm rate, drawn from the evaluation half of valid
                    batch_size:int=50, # slices per clean batch
                    alpha:float=0.05, # false-alarm rate the drift check is set to
                    drop:float=5.0, # mAP50 points lost that count as an accuracy drop
@@ -342,18 +374,22 @@ def robustness_run(weights:str='', # .pt checkpoint; models/reference/best.pt wh
                   ) -> dict:
     "Robustness sweep and false-alarm rate of the drift check on real data; writes the table, batches, plot and a summary."
     from tumor_detect.predict import Detector, default_weights
-    from tumor_detect.evaluate import resolve_split
+    from tumor_detect.evaluate import resolve_split, image_files
     t0 = time.time(); w = Path(weights) if weights else default_weights(prefer='pt'); det = Detector.load(w)
     data = Path(data or project_root()/'data'/'brain-tumor'/'data.yaml')
     out = Path(out) if out else Path(tempfile.mkdtemp(prefix='robustness-')); out.mkdir(parents=True, exist_ok=True)
-    t = time.time(); ref = load_reference(reference or build_reference(det, data, out/'drift-reference', split='train', n=n_reference, seed=seed)); ref_s = time.time() - t
-    items = load_labelled(data, 'val', n=n_valid, seed=seed)
-    sev = [float(s) if '.' in s else int(s) for s in severities.split(',')]
+    cal, ev = split_heldout(image_files(resolve_split(str(data), 'val')[0]), seed)
+    t = time.time(); ref = load_reference(reference) if reference else build_heldout_reference(det, data, out, cal, n_reference, seed); ref_s = time.time() - t
+    leak = len(set(Path(str(x)).name for x in ref.features.get('source', [])) & {p.name for p in ev})
+    if leak and verbose: print(f'WARNING: {leak} evaluation slices are inside the reference profile; the false-alarm rate is optimistic')
+    items = load_labelled([ev[i] for i in sorted(np.random.default_rng(seed).permutation(len(ev))[:n_valid])])
+    sev = [float(x) if '.' in x else int(x) for x in severities.split(',')]
     sw = robustness_sweep(det, items, [k.strip() for k in kinds.split(',')] if kinds else KINDS, sev, ref, alpha, drop, seed, verbose=verbose)
-    t = time.time(); clean = features_and_embeddings(det, resolve_split(str(data), 'val')[0], conf=ref.meta.get('conf', 0.25)); clean_s = time.time() - t
+    t = time.time(); clean = features_and_embeddings(det, ev, conf=ref.meta.get('conf', 0.25)); clean_s = time.time() - t
     fb = clean_batches(det, ref, clean, n_batches, batch_size, seed, alpha); far = float(fb.drift.mean())
     summ = dict(goal_check(sw, far), false_alarm_ci95=_wilson(int(fb.drift.sum()), len(fb)), n_reference=len(ref.features),
-                n_valid=len(items), n_clean_pool=len(clean[0]), n_batches=n_batches, batch_size=batch_size, alpha=alpha, drop=drop,
+                reference_splits=ref.meta.get('splits'), n_calibration=len(cal), n_eval_pool=len(ev), eval_in_reference=leak,
+                n_valid=len(items), n_batches=n_batches, batch_size=batch_size, alpha=alpha, drop=drop,
                 baseline_map50=round(sw.attrs['baseline_map50'], 4), model=w.name, data=str(data), reference=str(ref.path),
                 image_features_slices_per_s=sw.attrs['feature_slices_per_s'], pipeline_slices_per_s=round(len(clean[0])/clean_s, 1),
                 reference_seconds=round(ref_s, 1), sweep_seconds=sw.attrs['seconds'], seconds=round(time.time() - t0, 1))
@@ -362,15 +398,15 @@ def robustness_run(weights:str='', # .pt checkpoint; models/reference/best.pt wh
     plot_robustness(sw).savefig(out/'robustness.png', dpi=110)
     return dict(table=sw, batches=fb, summary=summ, out=str(out))
 
-# %% ../nbs/07_robustness.ipynb #9adc4333
+# %% ../nbs/07_robustness.ipynb #15873d5c
 def robustness_cli(weights:str='', # .pt checkpoint; models/reference/best.pt when empty
                    data:str='', # dataset yaml; data/brain-tumor/data.yaml when empty
-                   reference:str='', # existing reference profile (.json); built from `n_reference` train slices when empty
+                   reference:str='', # existing reference profile (.json); built from train + calibration half of valid when empty
                    n_reference:int=300, # train slices in the reference profile built here
                    n_valid:int=150, # valid slices perturbed
                    severities:str='1,3,5', # severities of every kind, comma-separated (0..5)
                    kinds:str='', # comma-separated perturbation kinds; all when empty
-                   n_batches:int=20, # clean batches for the false-alarm rate
+                   n_batches:int=20, # clean batches for the false-alarm rate (evaluation half of valid)
                    batch_size:int=50, # slices per clean batch
                    alpha:float=0.05, # false-alarm rate the drift check is set to
                    out:str='runs/robustness', # folder for robustness.csv/.json/.png
