@@ -32,3 +32,39 @@ def test_help_notebook_cli():
         r = subprocess.run([exe, '--help-notebook', str(nb)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and 'Unable to parse' not in r.stderr + r.stdout, r.stderr
         for k in pm.inspect_notebook(str(nb)): assert f'  {k}: ' in r.stdout, (stem, k)
+
+
+def tiny_export(dest:Path, n_train:int=8, n_val:int=6) -> Path:
+    "A few slices of the bundled sample, laid out as downloaded (its data.yaml keeps the exporter's Windows paths)."
+    from tumor_detect.core import sample_dir
+    src = sample_dir()
+    (dest).mkdir(parents=True); (dest/'data.yaml').write_text((src/'data.yaml').read_text())
+    for split, n in (('train', n_train), ('valid', n_val)):
+        for kind in ('images', 'labels'): (dest/split/kind).mkdir(parents=True)
+        for img in sorted((src/split/'images').iterdir())[:n]:
+            (dest/split/'images'/img.name).write_bytes(img.read_bytes())
+            lab = src/split/'labels'/f'{img.stem}.txt'
+            if lab.exists(): (dest/split/'labels'/lab.name).write_text(lab.read_text())
+    return dest
+
+TRAIN_SMALL = dict(epochs=1, imgsz=64, batch=4, device='cpu', workers=0, plots=False)
+
+def test_pipeline_on_a_tiny_export(tmp_path):
+    "Each stage uses the imported export: training, evaluation and drift name it in summary.json; no phantom."
+    from tumor_detect.pipeline import run_pipeline
+    exp = tiny_export(tmp_path/'export')
+    out, dest = tmp_path/'run', tmp_path/'data'/'tiny'
+    run_pipeline(str(out), quiet=True, params={'01_data': dict(src=str(exp), dest=str(dest)), '03_train': TRAIN_SMALL,
+                                               '04_evaluate': dict(), '06_drift': dict(n=8, html=False)})
+    disk = json.loads((out/'summary.json').read_text())
+    assert disk['status'] == 'finished' and [x['status'] for x in disk['steps']] == ['finished'] * 4, disk['steps']
+    yml = str(dest/'data.yaml')
+    data, train, ev, drift = disk['steps']
+    assert data['data']['yaml'] == yml and data['data']['src'] == str(exp)
+    assert train['data']['yaml'] == yml and train['data']['phantom'] is False
+    assert ev['data']['yaml'] == yml and ev['data']['n_images'] == 6
+    assert ev['weights'] == str(out/'train'/'weights'/'best.pt') == drift['weights']
+    assert drift['data']['yaml'] == yml and drift['verdict'] and isinstance(drift['drift'], bool)
+    assert (out/'drift'/'drift_report.json').exists() and (out/'drift'/'drift-reference.json').exists()
+    assert json.loads((out/'train'/'run.json').read_text())['status'] == 'finished'
+    assert (out/'eval'/'metrics.json').exists() and not (out/'train'/'.cache').exists()
