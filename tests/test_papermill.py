@@ -68,3 +68,36 @@ def test_pipeline_on_a_tiny_export(tmp_path):
     assert (out/'drift'/'drift_report.json').exists() and (out/'drift'/'drift-reference.json').exists()
     assert json.loads((out/'train'/'run.json').read_text())['status'] == 'finished'
     assert (out/'eval'/'metrics.json').exists() and not (out/'train'/'.cache').exists()
+
+
+def _train_job(project:Path, epochs:int=3) -> subprocess.Popen:
+    "A training job on the phantom, as a cloud job runs it: a fresh process, a fixed output folder."
+    code = (f'from tumor_detect.train import train\n'
+            f'train(epochs={epochs}, imgsz=64, batch=8, device="cpu", workers=0, plots=False, project={str(project)!r}, name="job")')
+    return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+def test_resume_after_sigkill(tmp_path):
+    "SIGKILL mid-epoch (a spot VM gone), then the same job again: it resumes by itself and finishes with consistent timings."
+    import os, signal, time
+    rec_path = tmp_path/'job'/'run.json'
+    job, t0 = _train_job(tmp_path), time.time()
+    while time.time() - t0 < 240:
+        if job.poll() is not None: raise AssertionError(f'the job ended before it was killed: {job.stderr.read()[-2000:]}')
+        try: done = json.loads(rec_path.read_text())['epochs_completed']
+        except (FileNotFoundError, json.JSONDecodeError, KeyError): done = 0
+        if done >= 1: break
+        time.sleep(0.2)
+    time.sleep(0.5)                                     # into epoch 2
+    os.kill(job.pid, signal.SIGKILL); job.wait()
+    killed = json.loads(rec_path.read_text())
+    assert killed['status'] == 'running' and killed['timing']['sessions'][-1]['seconds'] is None   # what a hard kill leaves
+    again = _train_job(tmp_path)                        # the same command, no resume flag
+    assert again.wait(timeout=300) == 0, again.stderr.read()[-3000:]
+    rec = json.loads(rec_path.read_text())
+    ss = rec['timing']['sessions']
+    assert (rec['status'], rec['epochs_completed']) == ('finished', 3)
+    assert [s['status'] for s in ss] == ['killed', 'finished'] and ss[1]['resumed'] and ss[1]['first_epoch'] >= 2
+    assert all(isinstance(s['seconds'], float | int) and s['seconds'] >= 0 for s in ss)
+    assert abs(rec['timing']['seconds'] - sum(s['seconds'] for s in ss)) < 0.05
+    assert [e['epoch'] for e in rec['timing']['epochs']] == [1, 2, 3]
+    assert all(e['seconds'] > 0 for e in rec['timing']['epochs'])
