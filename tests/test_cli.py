@@ -80,3 +80,13 @@ def test_help_says_what_flags_do(key):
         text = re.sub(r'\s*\(default:.*\)$', '', a.help or '')
         assert len(text) >= 8, f'{key} {name}: help {a.help!r} does not say what it does'
         if name.startswith('--no-'): assert text.startswith('turn off'), f'{key} {name}: {a.help!r}'
+
+def test_eval_on_the_bundled_sample_writes_nothing_into_the_package(tmp_path):
+    "ultralytics caches labels beside them; for the package's sample it must read a view outside the package."
+    pkg = Path(sample_dir()).parents[1]
+    before = sorted(p for p in pkg.rglob('*') if '__pycache__' not in p.parts)
+    r = cli('eval', 'models/reference/best.pt', '--data', sample_dir()/'data.yaml', '--split', 'valid', '--n_boot', 0, '--imgsz', 320,
+            '--json', tmp_path/'m.json')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path/'m.json').read_text())['n_images'] == 30
+    assert sorted(p for p in pkg.rglob('*') if '__pycache__' not in p.parts) == before
