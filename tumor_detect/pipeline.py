@@ -6,7 +6,7 @@
 __all__ = ['PATH_KEYS', 'DEFAULT_NOTEBOOKS', 'read_params', 'stage_params', 'resolve_path', 'run_pipeline']
 
 # %% ../nbs/11_pipeline.ipynb #13ad24d8
-import json, time, uuid
+import json, shutil, time, uuid
 from datetime import datetime, timezone
 from pathlib import Path
 import yaml
@@ -108,16 +108,25 @@ def _write_summary(out:str, summary:dict):
 
 # %% ../nbs/11_pipeline.ipynb #5a1b2c06
 def _work_dir(out:str) -> str:
-    "The local folder the stages write into: the run folder itself, or for a URL a cache folder synced to it after each stage."
+    "The local folder the stages write into: the run folder itself, or for a URL a cache folder holding a copy of it."
     if '://' not in out: return out
-    return str(project_root()/'.cache'/'pipeline'/out.split('://', 1)[1].replace('/', '_'))
+    work = project_root()/'.cache'/'pipeline'/out.split('://', 1)[1].replace('/', '_')
+    shutil.rmtree(work, ignore_errors=True)                 # start from what the bucket holds (a preempted run's files), nothing else
+    fs, path = lazy('fsspec').core.url_to_fs(out)
+    for f in (fs.find(path) if fs.exists(path) else []):
+        rel = f[len(path):].lstrip('/')
+        if '/' not in rel: continue                         # summary.json and executed notebooks stay remote
+        (work/rel).parent.mkdir(parents=True, exist_ok=True); fs.get_file(f, str(work/rel))
+    return str(work)
 
 def _sync(work:str, out:str):
     "Copy the local run folder's files to a remote run folder (no-op when the run folder is local)."
     if work == out or not Path(work).exists(): return
     fs, path = lazy('fsspec').core.url_to_fs(out)
     for f in Path(work).rglob('*'):
-        if f.is_file(): fs.put_file(str(f), f'{path}/{f.relative_to(work).as_posix()}')
+        rel = f.relative_to(work).as_posix()
+        if f.is_file() and not (f.parent == Path(work) and (f.suffix == '.ipynb' or f.name == 'summary.json')):
+            fs.put_file(str(f), f'{path}/{rel}')
 
 # %% ../nbs/11_pipeline.ipynb #02a306f2
 def _run_stage(nb:Path, dest:str, params:dict, kernel:str, quiet:bool) -> dict:
