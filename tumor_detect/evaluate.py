@@ -104,6 +104,20 @@ def resolve_split(data:str='', # dataset yaml; may be '' when `split` is an imag
         srcs.append(str(hit))
     return srcs, _names(cfg)
 
+# %% ../nbs/04_evaluate.ipynb #9e1f0a01
+def _outside_package(src:str, dest:Path, i:int) -> str:
+    "A split inside the installed package (or a read-only one) as a view of file symlinks under `dest`, where ultralytics then writes its labels.cache."
+    s = Path(src).resolve()
+    base = s if (s/'images').is_dir() else s.parent if s.name == 'images' else None
+    if base is None or not (base/'labels').is_dir(): return src
+    if not (base.is_relative_to(Path(lazy('tumor_detect').__file__).resolve().parent) or not os.access(base, os.W_OK)): return src
+    v = Path(dest)/'views'/str(i)
+    for k in ('images', 'labels'):                   # real folders (ultralytics resolves folder paths), linked files
+        (v/k).mkdir(parents=True, exist_ok=True)
+        for f in (base/k).iterdir():
+            if f.is_file() and not (v/k/f.name).exists(): (v/k/f.name).symlink_to(f)
+    return str(v/'images')
+
 # %% ../nbs/04_evaluate.ipynb #86481e58
 def split_yaml(srcs:list, # image sources from `resolve_split`
                names:dict, # `{id: name}` class names
@@ -111,6 +125,7 @@ def split_yaml(srcs:list, # image sources from `resolve_split`
               ) -> Path:
     "A data yaml whose `val` (and `train`) is exactly `srcs`, so ultralytics can score any split under the name 'val'."
     p = Path(dest)/'eval_data.yaml'
+    srcs = [_outside_package(x, dest, i) for i, x in enumerate(srcs)]          # nothing written into the package
     p.write_text(yaml.safe_dump({'path': str(Path(dest).resolve()), 'train': srcs, 'val': srcs,
                                  'names': [names[i] for i in sorted(names)]}, sort_keys=False))
     return p

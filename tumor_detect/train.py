@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['TUNE_SPACE', 'param_problems', 'check_data', 'phantom_data', 'check_model', 'git_state', 'data_version',
-           'package_versions', 'host_info', 'read_results', 'epoch_seconds', 'final_metrics', 'train', 'tune']
+           'package_versions', 'host_info', 'read_results', 'epoch_seconds', 'pull_run', 'push_run', 'final_metrics',
+           'train', 'tune', 'run_summary', 'metrics_table', 'plot_results', 'show_run']
 
 # %% ../nbs/03_train.ipynb #9e64bb5b
-import contextlib, csv, hashlib, json, os, platform, re, shutil, socket, subprocess, time, uuid
+import contextlib, csv, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, time, uuid
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from inspect import signature
@@ -48,7 +49,8 @@ def _resolve(p:str|Path) -> Path:
     return p.resolve() if p.is_absolute() or p.exists() else (project_root()/p).resolve()
 
 def _project_dir(project:str) -> Path:
-    "Absolute output folder: a relative `project` lives under the project root."
+    "Absolute output folder: a relative `project` lives under the project root, a URL's runs are staged in .cache."
+    if '://' in str(project): return project_root()/'.cache'/'remote-runs'/re.sub(r'[^\w.-]+', '_', str(project).split('://', 1)[1].strip('/'))
     p = Path(project).expanduser()
     return p if p.is_absolute() else project_root()/p
 
@@ -84,11 +86,19 @@ def _split_dirs(cfg:dict, p:Path) -> tuple:
     as_list = lambda v: [v] if isinstance(v, str) else list(v or [])
     return root, {s: [root/e for e in as_list(cfg.get(s))] for s in ('train', 'val')}
 
+# %% ../nbs/03_train.ipynb #7a1c0e01
+def _import_hint(p:Path, split:str, root:Path) -> str:
+    "How to fix a YAML whose images are missing: import it when its folder is an export as downloaded, else fix the entry."
+    if (p.parent/'train'/'images').is_dir():
+        return f'this looks like an export as downloaded: run `tumor-detect data import {p.parent} data/{p.parent.name}` first and train on data/{p.parent.name}/data.yaml'
+    return f'fix `{split}:` (relative to {root})'
+
 # %% ../nbs/03_train.ipynb #2e881678
 def check_data(data:str # path of a YOLO dataset YAML
               ) -> Path:
     "The resolved dataset YAML, once it parses and names classes and existing train/val images; clear errors otherwise."
     p, fix = _resolve(data), 'pass the data.yaml of a dataset (e.g. from `tumor-detect data import`), or data="" for the phantom'
+    if p.is_dir() and (p/'data.yaml').is_file(): p = p/'data.yaml'
     if p.suffix not in ('.yaml', '.yml'): raise ValueError(f'{p}: data must be a dataset .yaml file; {fix}')
     if not p.is_file(): raise FileNotFoundError(f'{p}: dataset YAML not found; {fix}')
     try: cfg = yaml.safe_load(p.read_text())
@@ -98,7 +108,7 @@ def check_data(data:str # path of a YOLO dataset YAML
     for split, dirs in splits.items():
         if not dirs: raise ValueError(f'{p}: no `{split}:` entry; name the {split} images folder (relative to {root})')
         for d in dirs:
-            if not d.exists(): raise FileNotFoundError(f'{p}: {split} images {d} not found; fix `{split}:` (relative to {root})')
+            if not d.exists(): raise FileNotFoundError(f'{p}: {split} images {d} not found; ' + _import_hint(p, split, root))
     return p
 
 # %% ../nbs/03_train.ipynb #87c2dd82
@@ -217,11 +227,12 @@ def _metrics(d:dict) -> dict: return {v: round(float(d[k]), 5) for k, v in _METR
 
 def read_results(run_dir:str|Path # a training run folder
                 ) -> list:
-    "Rows of the run's `results.csv` (one per epoch) with clean keys and numbers."
+    "Rows of the run's `results.csv` (one per epoch, the last one written: a resumed run may redo an epoch) with clean keys and numbers."
     f = Path(run_dir)/'results.csv'
     if not f.exists(): return []
     with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
-    return [{k.strip(): int(float(v)) if k.strip() == 'epoch' else float(v) for k, v in r.items() if k and v not in (None, '')} for r in rows]
+    rows = [{k.strip(): int(float(v)) if k.strip() == 'epoch' else float(v) for k, v in r.items() if k and v not in (None, '')} for r in rows]
+    return sorted({r['epoch']: r for r in rows}.values(), key=lambda r: r['epoch'])
 
 # %% ../nbs/03_train.ipynb #0b66b8e9
 def epoch_seconds(rows:list, # rows of `read_results`
@@ -262,11 +273,33 @@ class _WandbLogger(_EpochHooks):
 
 # %% ../nbs/03_train.ipynb #f413dbff
 class _Progress(_EpochHooks):
-    "Keep `run.json` current after every epoch."
-    def __init__(self, record:dict, path:Path): super().__init__(); self.record, self.path = record, path
+    "Keep `run.json` current after every epoch (and the remote run folder, if any)."
+    def __init__(self, record:dict, path:Path, sync=None): super().__init__(); self.record, self.path, self.sync = record, path, sync
     def fit_epoch(self, tr):
         self.record.update(epochs_completed=tr.epoch + 1, metrics=dict(_metrics(tr.metrics), source=f'validation after epoch {tr.epoch + 1}'))
+        self.record['timing']['sessions'][-1]['last_seen'] = _now()
         _write_json(self.path, self.record)
+        if self.sync: self.sync()                                  # a remote run folder gets each epoch
+
+# %% ../nbs/03_train.ipynb #7a1c0e20
+def pull_run(url:str, # a remote run folder, e.g. gs://bucket/runs/job
+             local:Path # where to put it
+            ) -> bool:
+    "Copy a remote run folder (to resume it on a fresh machine); False, with `local` emptied, when there is none."
+    fs, path = lazy('fsspec').core.url_to_fs(url)
+    shutil.rmtree(local, ignore_errors=True)
+    if not fs.exists(f'{path}/run.json'): return False
+    for f in fs.find(path):
+        dest = local/f[len(path):].lstrip('/'); dest.parent.mkdir(parents=True, exist_ok=True); fs.get_file(f, str(dest))
+    return True
+
+def push_run(local:Path, # a local run folder
+             url:str # the remote run folder
+            ):
+    "Copy a local run folder's files to its remote folder (run.json last, so a reader never sees a record ahead of its weights)."
+    fs, path = lazy('fsspec').core.url_to_fs(url)
+    for f in sorted((f for f in Path(local).rglob('*') if f.is_file()), key=lambda f: f.name == 'run.json'):
+        fs.put_file(str(f), f'{path}/{f.relative_to(local).as_posix()}')
 
 # %% ../nbs/03_train.ipynb #f240e41d
 def _wandb_start(record:dict, run_dir:Path, project:str):
@@ -336,7 +369,12 @@ def _plan(p:dict) -> dict:
     if p['resume']: return _plan_resume(p, project, data)
     name = p['name'] or datetime.now().strftime('train-%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:4]
     if (project/name/'run.json').exists() and not p['exist_ok']:
-        raise FileExistsError(f'{project/name} holds a run already: choose another name, resume=True to continue it, or exist_ok=True')
+        prior = json.loads((project/name/'run.json').read_text())
+        if prior.get('status') == 'finished':
+            raise FileExistsError(f'{project/name} holds a finished run: choose another name, or exist_ok=True to train over it')
+        if (project/name/'weights'/'last.pt').is_file():       # a preempted job run again with the same output: resume it
+            print(f"{name}: {prior.get('status')} after {prior.get('epochs_completed')} epoch(s); resuming it from weights/last.pt")
+            return _plan_resume(dict(p, name=name), project, data)
     return dict(run_dir=project/name, model=check_model(p['model']), data=data, hyp=_read_hyp(p['hyp']), prior={})
 
 # %% ../nbs/03_train.ipynb #5d86465a
@@ -348,7 +386,21 @@ def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
     prior = json.loads(rec.read_text()) if rec.exists() else {}
     if prior.get('status') == 'finished': raise ValueError(f'{run_dir}: this run finished; start a new run (another name) instead of resuming')
     if data is None and prior: check_data(prior['data']['yaml'])         # its dataset must still be there
-    return dict(run_dir=run_dir, model=str(last), data=data, hyp={}, prior=prior)
+    return dict(run_dir=run_dir, model=str(last), data=data, hyp={}, prior=prior, done=_epochs_done(last))
+
+def _epochs_done(last:Path) -> int|None:
+    "Epochs checkpoint `last` holds (what a resume continues after); None when unreadable."
+    try: return int(lazy('torch').load(last, map_location='cpu', weights_only=False)['epoch']) + 1
+    except Exception: return None
+
+# %% ../nbs/03_train.ipynb #7a1c0e02
+def _settle(sessions:list) -> list:
+    "Sessions of a run record, those a hard kill left open closed at their last sign of life with status `killed`."
+    for s in sessions:
+        if s.get('seconds') is None:
+            end = s.get('last_seen') or s['start']
+            s.update(end=end, status='killed', seconds=round((datetime.fromisoformat(end) - datetime.fromisoformat(s['start'])).total_seconds(), 2))
+    return sessions
 
 # %% ../nbs/03_train.ipynb #09f1664a
 def _open_record(p:dict, plan:dict, data_yaml:Path) -> dict:
@@ -358,7 +410,8 @@ def _open_record(p:dict, plan:dict, data_yaml:Path) -> dict:
         data=dict(yaml=str(data_yaml), phantom=not p['data'], version=data_version(data_yaml)),
         packages=package_versions(), host=host_info(), timing=dict(start=_now(), end=None, seconds=None, epochs=[], sessions=[]),
         epochs_completed=0, metrics={}, weights={}, wandb=None, error=None)
-    rec.update(status='running', error=None)
+    rec.update(status='running', error=None); _settle(rec['timing']['sessions'])
+    if plan.get('done') is not None: rec['epochs_completed'] = plan['done']    # last.pt, not run.json, says where training goes on
     rec['timing']['sessions'].append(dict(start=_now(), end=None, seconds=None, resumed=bool(plan['prior']),
         first_epoch=rec['epochs_completed'] + 1, host=socket.gethostname(), commit=git_state()['commit'], device=p['device']))
     return rec
@@ -401,6 +454,17 @@ def _train_args(p:dict, plan:dict, data_yaml:Path) -> dict:
     return {**{k: p[k] for k in _KNOBS}, **where, 'data': str(data_yaml), 'project': str(run_dir.parent), 'name': run_dir.name,
             'exist_ok': True, 'time': p['hours'] or None, **plan['hyp']}
 
+# %% ../nbs/03_train.ipynb #7a1c0e05
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    "While training: SIGTERM (a preempted VM, `docker stop`) raises KeyboardInterrupt, so the record closes as interrupted."
+    def stop(signum, frame): raise KeyboardInterrupt('SIGTERM')
+    try: old = signal.signal(signal.SIGTERM, stop)
+    except ValueError: old = None                               # not the main thread: leave signals alone
+    try: yield
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
+
 # %% ../nbs/03_train.ipynb #e7e9b820
 def train(data:str='',             # dataset YAML; '' builds the synthetic phantom (works anywhere, no download)
           model:str='yolov8n.yaml', # architecture YAML (from scratch) or weights .pt to fine-tune (offline: must exist)
@@ -428,30 +492,36 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
           hyp:str='',              # YAML of extra ultralytics train args (e.g. tune's best_hyperparameters.yaml)
           wandb:bool=False,        # log to Weights & Biases (offline unless WANDB_API_KEY is set)
           wandb_project:str='tumor-detect', # W&B project
-          project:str='runs',      # output folder (relative: under the project root)
+          project:str='runs',      # output folder (relative: under the project root), or a gs:// URL (needs name)
           name:str='',             # run name, the run folder is <project>/<name>/; '' = train-<timestamp>-<random>
           resume:bool=False,       # continue the interrupted run <project>/<name>/ (newest one when name is '')
           exist_ok:bool=False,     # allow a fresh run in an existing <project>/<name>/
          ) -> dict:
     "Train YOLOv8 and write the run record `run.json` beside the weights; returns the record."
     p = dict(locals())
+    url = f"{project.rstrip('/')}/{name}" if '://' in project else None
+    if url and not name: raise ValueError(f'project={project!r} is remote: pass name= too, the run folder to write (and resume) there')
+    if url: pull_run(url, _project_dir(project)/name)         # a preempted job run again resumes from the bucket
     plan = _plan(p)
     data_yaml = plan['data'] or (Path(plan['prior']['data']['yaml']) if plan['prior'] else phantom_data())
     run_dir, t0 = plan['run_dir'], time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
-    rec = _open_record(p, plan, data_yaml)
+    rec = dict(_open_record(p, plan, data_yaml), remote=url)
+    sync = (lambda: push_run(run_dir, url)) if url else None
     run = _wandb_start(rec, run_dir, wandb_project) if wandb or rec['wandb'] else None
     _write_json(run_dir/'run.json', rec)
     yolo = _ultralytics().YOLO(plan['model'])
-    for hooks in [_Progress(rec, run_dir/'run.json')] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
+    for hooks in [_Progress(rec, run_dir/'run.json', sync)] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
     try:
-        with _amp_check_offline(): yolo.train(**_train_args(p, plan, data_yaml))
+        with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml))
     except BaseException as e:
         _close_record(rec, run_dir, 'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed', t0, err=e)
         if run: run.finish(exit_code=1)
+        if sync: sync()
         raise
     _close_record(rec, run_dir, 'finished', t0, trainer=yolo.trainer)
     if run: _wandb_finish(run, rec, run_dir)
+    if sync: sync()
     return rec
 
 # %% ../nbs/03_train.ipynb #29a0351b
@@ -494,3 +564,64 @@ def tune(data:str='',             # dataset YAML; '' uses the synthetic phantom
         device=_device(device), workers=workers, seed=seed, optimizer=optimizer, project=str(tdir), name='tuner',
         resume=(tdir/'tuner').exists(), space=dict(TUNE_SPACE), plots=plots, val=False)
     return _tune_summary(tdir)
+
+# %% ../nbs/03_train.ipynb #7a1c0e11
+def _rel(p) -> str:
+    "A path for display: relative to the project root when under it."
+    s, root = str(p), str(project_root())
+    return s[len(root) + 1:] if s.startswith(root + '/') else s
+
+def _record(run) -> tuple:
+    "The run record and its folder, from a record dict, a run.json or a run folder."
+    if isinstance(run, dict): return run, Path(run.get('run_dir') or '.')
+    p = _resolve(run); p = p/'run.json' if p.is_dir() else p
+    if not p.is_file(): raise FileNotFoundError(f'{_rel(p)}: no run record; pass a run folder or its run.json')
+    return json.loads(p.read_text()), p.parent
+
+# %% ../nbs/03_train.ipynb #7a1c0e12
+def run_summary(run # a run record, its run.json or the run folder
+               ):
+    "One table of what a run is: status, data, epochs, time, host and code."
+    rec, _ = _record(run)
+    d, t, h, g = (rec.get(k) or {} for k in ('data', 'timing', 'host', 'git'))
+    rows = dict(name=rec.get('name'), status=rec.get('status'), data=_rel(d.get('yaml', '')), phantom=bool(d.get('phantom')),
+                epochs=rec.get('epochs_completed'), seconds=t.get('seconds'), sessions=len(t.get('sessions') or []) or None,
+                gpu=h.get('gpu'), commit=(g.get('commit') or '')[:10] or None)
+    return lazy('pandas').Series(rows, name='run').to_frame()
+
+def metrics_table(run # a run record, its run.json or the run folder
+                 ):
+    "The run's final validation metrics, one row, with where they come from."
+    rec, _ = _record(run); m = rec.get('metrics') or {}
+    return lazy('pandas').DataFrame([{**{k: m.get(k) for k in ('precision', 'recall', 'map50', 'map50_95')}, 'source': m.get('source')}], index=['final'])
+
+# %% ../nbs/03_train.ipynb #7a1c0e13
+_LOSSES = ('box', 'cls', 'dfl')
+
+def plot_results(run # a run record, its run.json or the run folder
+                ):
+    "Loss and validation-metric curves of a run from its results.csv (a matplotlib Figure); None when it has none."
+    rows = read_results(_record(run)[1])
+    if not rows: return None
+    plt, ep = lazy('matplotlib.pyplot'), [r['epoch'] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for k in _LOSSES:
+        for s, ls in (('train', '-'), ('val', '--')):
+            if f'{s}/{k}_loss' in rows[0]: a.plot(ep, [r[f'{s}/{k}_loss'] for r in rows], ls, marker='.', label=f'{s} {k}')
+    for k, v in _METRICS.items():
+        if k in rows[0]: b.plot(ep, [r[k] for r in rows], marker='.', label=v)
+    a.set(xlabel='epoch', ylabel='loss', title='losses'); b.set(xlabel='epoch', ylim=(0, 1), title='validation metrics')
+    for ax in (a, b): ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/03_train.ipynb #7a1c0e14
+def show_run(run # a run record, its run.json or the run folder
+            ):
+    "Display a run's report in a notebook: summary, final metrics, and the curves (or why there are none)."
+    from IPython.display import display
+    rec, d = _record(run)
+    display(run_summary(rec)); display(metrics_table(rec))
+    fig = plot_results(d)
+    if fig is None: print(f'{_rel(d)} holds no results.csv: no per-epoch curves for this run')
+    else: display(fig); lazy('matplotlib.pyplot').close(fig)
