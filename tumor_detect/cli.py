@@ -23,6 +23,7 @@ COMMANDS = {
     'data sample':    'tumor_detect.data:bundle_sample',
     'phantom':        'tumor_detect.phantom:make_phantom_dataset',
     'train':          'tumor_detect.train:train',
+    'expand-classes': 'tumor_detect.train:expand_classes',
     'tune':           'tumor_detect.train:tune',
     'eval':           'tumor_detect.evaluate:eval_cli',
     'card':           'tumor_detect.evaluate:card_cli',

@@ -83,6 +83,8 @@ def resolve_split(data:str='', # dataset yaml; may be '' when `split` is an imag
     "Image sources and `{id: name}` class names of `split`; raises naming the path when the images are missing."
     cfg = {}
     if data:
+        from tumor_detect.core import project_root
+        if not Path(data).is_file() and (project_root()/data).is_file(): data = str(project_root()/data)   # as `train` resolves it
         if not Path(data).is_file(): raise FileNotFoundError(f'data yaml {data} not found')
         cfg = yaml.safe_load(Path(data).read_text()) or {}
     key = next((k for k in _ALIASES.get(split, (split,)) if cfg.get(k)), None)

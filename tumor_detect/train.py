@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TUNE_SPACE', 'param_problems', 'check_data', 'phantom_data', 'check_model', 'git_state', 'data_version',
            'package_versions', 'host_info', 'read_results', 'epoch_seconds', 'pull_run', 'push_run', 'final_metrics',
-           'train', 'tune', 'run_summary', 'metrics_table', 'plot_results', 'show_run']
+           'train', 'tune', 'expand_classes', 'run_summary', 'metrics_table', 'plot_results', 'show_run']
 
 # %% ../nbs/03_train.ipynb #9e64bb5b
 import contextlib, csv, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, time, uuid
@@ -564,6 +564,29 @@ def tune(data:str='',             # dataset YAML; '' uses the synthetic phantom
         device=_device(device), workers=workers, seed=seed, optimizer=optimizer, project=str(tdir), name='tuner',
         resume=(tdir/'tuner').exists(), space=dict(TUNE_SPACE), plots=plots, val=False)
     return _tune_summary(tdir)
+
+# %% ../nbs/03_train.ipynb #7b0c0002
+def expand_classes(weights:str, # trained ultralytics checkpoint (.pt)
+                   names:str, # all class names of the new model, space separated; the old ones first, in order
+                   out:str, # the new checkpoint (.pt) to write
+                  ) -> Path:
+    "A checkpoint with more classes: old class rows copied exactly, new rows the mean of the old; everything else as is."
+    torch = lazy('torch'); _ultralytics()
+    from ultralytics.nn.tasks import DetectionModel
+    ck = torch.load(weights, map_location='cpu', weights_only=False); old = (ck.get('ema') or ck['model']).float()
+    new_names, old_names = names.split(), list(old.names.values())
+    if new_names[:len(old_names)] != old_names or len(new_names) <= len(old_names):
+        raise ValueError(f'{weights}: classes {old_names}; `names` must start with them and add at least one, got {new_names}')
+    net = DetectionModel({**old.yaml, 'nc': len(new_names)}, ch=3, nc=len(new_names), verbose=False)
+    so, sd, k = old.state_dict(), net.state_dict(), len(old_names)
+    for n, v in sd.items():
+        o = so[n]
+        if o.shape == v.shape: sd[n] = o.clone(); continue
+        v = v.clone(); v[:k] = o; v[k:] = o.mean(0, keepdim=True); sd[n] = v     # the class rows of the head's last convs
+    net.load_state_dict(sd); net.names, net.args, net.stride = dict(enumerate(new_names)), ck.get('train_args', {}), old.stride
+    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(ck, model=net.half(), ema=None, optimizer=None, epoch=-1, best_fitness=None, updates=None), out)
+    return out
 
 # %% ../nbs/03_train.ipynb #7a1c0e11
 def _rel(p) -> str:
