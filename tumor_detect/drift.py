@@ -6,7 +6,7 @@
 __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'noise_sigma', 'image_features',
            'prediction_features', 'backbone_layer', 'EmbeddingHook', 'features_and_embeddings', 'build_reference',
            'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests', 'perturb',
-           'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection']
+           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection']
 
 # %% ../nbs/06_drift.ipynb #57841b10
 import hashlib, importlib, json, math, time, warnings
@@ -413,6 +413,26 @@ def perturb(img:np.ndarray, # uint8 image
     elif kind == 'blur': a = ndimage.gaussian_filter(a, (strength, strength) + (0,)*(a.ndim - 2))
     else: raise ValueError(f"unknown perturbation {kind!r}: use 'brightness', 'contrast', 'noise' or 'blur'")
     return np.clip(np.round(a), 0, 255).astype(np.uint8)
+
+# %% ../nbs/06_drift.ipynb #d6f0a001
+def plot_feature_shift(reference, # reference features (DataFrame) or a `Reference`
+                       current:dict, # name -> features DataFrame of a current batch
+                       features:tuple=('mean', 'std', 'p95', 'sharpness', 'noise', 'max_conf'), # which to draw
+                       p_values:dict|None=None # name -> p-values (`drift_tests(...)['p_values']`) for the titles
+                      ):
+    "Histograms of a few features: the reference profile against each current batch (a matplotlib Figure)."
+    from matplotlib.figure import Figure
+    ref = getattr(reference, 'features', reference)
+    fs = [f for f in features if f in ref.columns and ref[f].notna().any()]
+    fig = Figure(figsize=(3*len(fs), 2.6)); axs = fig.subplots(1, len(fs), squeeze=False)[0]
+    for ax, f in zip(axs, fs):
+        vals = [ref[f].dropna().to_numpy(float)] + [c[f].dropna().to_numpy(float) for c in current.values()]
+        bins = np.histogram_bin_edges(np.concatenate(vals), 20)
+        for v, lab in zip(vals, ['reference', *current]): ax.hist(v, bins, density=True, histtype='step', lw=1.5, label=lab)
+        ps = ', '.join(f'{k} p={p_values[k].get(f, float("nan")):.1g}' for k in current if p_values and k in p_values)
+        ax.set_title(f + (f'\n{ps}' if ps else ''), fontsize=8); ax.set_yticks([])
+    axs[0].legend(fontsize=7); fig.tight_layout()
+    return fig
 
 # %% ../nbs/06_drift.ipynb #969ece05
 def _is_log(x) -> bool:
