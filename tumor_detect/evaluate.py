@@ -777,7 +777,8 @@ def _operating_section(op:dict) -> list:
     rows = [[k, v.get('n_tumor'), v.get('n_free'), _f(v.get('sensitivity')), _f(v.get('specificity'))] for k, v in at.items()]
     return ['## Operating point', f"Stored threshold on the image score (top box confidence): **{_f(op.get('threshold'))}**. "
             f"Rule: {op.get('threshold_rule', '-')}. Per-source thresholds: {op.get('per_source_thresholds')}. "
-            f"Validation ROC AUC {_f(op.get('auc'))}.", _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" The score is calibrated to a probability by Platt scaling fitted on validation "
+            f"(ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation)." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
             '## Out-of-distribution warning', f"Threshold {_f(op.get('ood_threshold'), 2)} on the Mahalanobis distance of the "
             f"backbone embedding; rule: {op.get('ood_rule', '-')}. Share of validation slices flagged per source: {op.get('ood_flagged')}."]
 

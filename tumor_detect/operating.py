@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STAMP_KEY', 'OODProfile', 'fit_ood', 'ood_threshold', 'ood_auroc', 'read_stamp', 'stamp_model', 'scores_embeddings',
-           'per_source_threshold', 'operating_point', 'nonbrain_images', 'ood_report']
+           'per_source_threshold', 'fit_calibration', 'calibrate', 'operating_point', 'nonbrain_images', 'ood_report']
 
 # %% ../nbs/12_operating.ipynb #op000003
 import base64, json, time
@@ -118,6 +118,26 @@ def per_source_threshold(scores, labels, sources, # image scores, tumor flags, s
     each = {str(k): choose_threshold(s[src == k], y[src == k], min_sensitivity) for k in sorted(set(src)) if y[src == k].any()}
     return min(each.values()), each
 
+# %% ../nbs/12_operating.ipynb #op000049
+def _logit(s) -> np.ndarray:
+    s = np.clip(np.asarray(s, np.float64), 1e-4, 1 - 1e-4); return np.log(s/(1 - s))
+
+def fit_calibration(scores, # image scores on validation data
+                    labels # True for tumor images
+                   ) -> dict:
+    "Platt scaling of the image score: `{'kind': 'platt', 'a', 'b'}` with probability = sigmoid(a*logit(score) + b)."
+    from sklearn.linear_model import LogisticRegression
+    y = np.asarray(labels, bool)
+    if y.all() or not y.any(): raise ValueError('calibration needs tumor and tumor-free images')
+    lr = LogisticRegression(C=1e4).fit(_logit(scores)[:, None], y)
+    return dict(kind='platt', a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+
+def calibrate(scores, # image scores (top box confidence)
+              cal:dict # from `fit_calibration`
+             ) -> np.ndarray:
+    "Calibrated probability that the image holds a tumor."
+    return 1/(1 + np.exp(-(cal['a']*_logit(scores) + cal['b'])))
+
 # %% ../nbs/12_operating.ipynb #op000024
 def _rel(p) -> str:
     from tumor_detect.core import project_root
@@ -144,6 +164,10 @@ def _at(thr:float, s, y, src) -> dict:
                        specificity=float((s[m & ~y] < thr).mean()) if (m & ~y).any() else None)
     return dict(all=f(np.ones(len(s), bool)), **{str(k): f(src == k) for k in sorted(set(src))})
 
+def _ece(s, y) -> float:
+    from tumor_detect.evaluate import reliability
+    return round(reliability(s, y)['ece'], 4)
+
 # %% ../nbs/12_operating.ipynb #op000026
 def operating_point(weights:str, # `.pt` checkpoint, stamped in place (its `.onnx` twin too, when present)
                     data:str, # dataset yaml; its validation split must hold tumor-free slices
@@ -156,7 +180,7 @@ def operating_point(weights:str, # `.pt` checkpoint, stamped in place (its `.onn
                     out:str='', # where operating.json goes; '' = beside the weights
                     batch:int=16, # slices per forward pass
                    ) -> dict:
-    "Choose the model's operating threshold and OOD profile on validation data, store them in the model, report them."
+    "Choose the model's operating threshold, score calibration and OOD profile on validation data, store them in the model."
     from tumor_detect.predict import Detector
     t0, det = time.time(), Detector.load(weights)
     vf, tf = _split_files(data, split), _split_files(data, fit_split)
@@ -167,7 +191,8 @@ def operating_point(weights:str, # `.pt` checkpoint, stamped in place (its `.onn
     src = _sources(Path(data).resolve().parent, vf)
     thr, each = per_source_threshold(vs, y, src, min_sensitivity)
     prof = fit_ood(te); vo = prof.score(ve); prof.threshold = ood_threshold(vo, ood_quantile)
-    stamp = dict(threshold=round(thr, 6), threshold_rule=f'highest image-score threshold keeping sensitivity >= {min_sensitivity} '
+    cal = fit_calibration(vs, y)
+    stamp = dict(threshold=round(thr, 6), calibration=cal, threshold_rule=f'highest image-score threshold keeping sensitivity >= {min_sensitivity} '
                  f'on the tumor slices of every source of {split}', per_source=each, ood=prof.to_dict(),
                  ood_rule=f'{ood_quantile} quantile of the Mahalanobis distance of {split} slices to a profile of {len(te)} {fit_split} slices',
                  data=_rel(data), split=split, created=time.strftime('%Y-%m-%d', time.gmtime()))
@@ -175,7 +200,8 @@ def operating_point(weights:str, # `.pt` checkpoint, stamped in place (its `.onn
         if p.exists(): stamp_model(p, stamp)
     from tumor_detect.evaluate import roc_auc
     rep = dict(threshold=stamp['threshold'], threshold_rule=stamp['threshold_rule'], per_source_thresholds=each,
-               at_threshold=_at(thr, vs, y, src), auc=roc_auc(vs, y), ood_threshold=prof.threshold, ood_rule=stamp['ood_rule'],
+               at_threshold=_at(thr, vs, y, src), auc=roc_auc(vs, y), calibration=cal,
+               ece=dict(raw=_ece(vs, y), calibrated=_ece(calibrate(vs, cal), y)), ood_threshold=prof.threshold, ood_rule=stamp['ood_rule'],
                ood_flagged={str(k): float((vo[np.asarray(src) == k] > prof.threshold).mean()) for k in sorted(set(src))},
                n_val=len(vf), n_fit=len(te), data=stamp['data'], weights=_rel(weights), seconds=round(time.time() - t0, 1))
     o = Path(out) if out else Path(weights).parent; o.mkdir(parents=True, exist_ok=True)

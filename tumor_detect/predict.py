@@ -39,6 +39,7 @@ class ImageResult:
     ood:float|None=None # how unlike the training data the image is (higher = stranger); None when not scored
     ood_threshold:float|None=None # the model's OOD threshold: `ood` above it raises a warning
     warnings:list=field(default_factory=list) # plain-language caveats shown with the result
+    probability:float|None=None # calibrated probability of a tumor on the image (when the model carries a calibration)
     embedding:np.ndarray|None=field(default=None, repr=False) # backbone embedding, when asked for
     @property
     def ok(self) -> bool: return self.error is None
@@ -54,7 +55,7 @@ class ImageResult:
         r = lambda v: None if v is None else round(float(v), 5)
         return dict(source=self.source, frame=self.frame, width=self.width, height=self.height,
                     detections=[d.to_dict() for d in self.detections], meta=self.meta, error=self.error,
-                    tumor_present=self.tumor_present if self.ok else None, score=r(self.max_conf), threshold=r(self.threshold),
+                    tumor_present=self.tumor_present if self.ok else None, score=r(self.max_conf), probability=r(self.probability), threshold=r(self.threshold),
                     ood=r(self.ood), ood_threshold=r(self.ood_threshold), warnings=list(self.warnings))
 
 # %% ../nbs/05_predict.ipynb #832f691b
@@ -572,10 +573,11 @@ OOD_WARNING = ('This image looks unlike the training data (OOD score {ood:.1f} >
 SMALL_WARNING = 'The image is {w}x{h} px, far smaller than the {s} px the model works at: boxes and scores may be unreliable.'
 
 def _finish(self, res:list) -> list:
-    "Attach the model's operating threshold, OOD score and plain-language warnings to each result."
+    "Attach the model's operating threshold, calibrated probability, OOD score and plain-language warnings to each result."
     for r in res:
         if not r.ok: continue
         r.threshold = self.threshold
+        if cal := self.stamp.get('calibration'): r.probability = float(lazy('tumor_detect.operating').calibrate(r.max_conf, cal))
         if self.ood is not None and r.embedding is not None:
             r.ood, r.ood_threshold = float(self.ood.score(r.embedding)[0]), self.ood.threshold
             if r.is_ood: r.warnings.append(OOD_WARNING.format(ood=r.ood, thr=r.ood_threshold))
