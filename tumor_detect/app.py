@@ -436,11 +436,10 @@ def verdict_md(r:ImageResult, conf:float) -> str:
         return f'### {n} detection{"s"*(n != 1)}\nevery box at confidence ≥ {conf:g} is shown (this model has no stored operating threshold)'
     below = sum(d.conf < t for d in r.detections)
     weak = f'{below} weaker box{"es"*(below != 1)} below it, shown in grey' if below else ''
-    p = '' if r.probability is None else f'; calibrated probability of a tumor on this slice: {r.probability:.0%}'
-    if not r.tumor_present: return f"### No tumor found\nno box reached the model's operating threshold {t:.2f}" + (f' ({weak})' if weak else '') + p
+    if not r.tumor_present: return f"### No tumor found\nno box reached the model's operating threshold {t:.2f}" + (f' ({weak})' if weak else '')
     top = max(r.detections, key=lambda d: d.conf)
     return (f'### Tumor found: {top.cls_name} {top.conf:.2f}\n{n - below} box{"es"*(n - below != 1)} at or above the model\'s '
-            f'operating threshold {t:.2f}' + (f'; {weak}' if weak else '') + p)
+            f'operating threshold {t:.2f}' + (f'; {weak}' if weak else ''))
 
 def _status(r:ImageResult, conf:float, ms:float, version:str) -> str:
     "Verdict, then one line on the input (DICOM: frame and safe acquisition tags only), time and model."

@@ -125,12 +125,12 @@ def _logit(s) -> np.ndarray:
 def fit_calibration(scores, # image scores on validation data
                     labels # True for tumor images
                    ) -> dict:
-    "Platt scaling of the image score: `{'kind': 'platt', 'a', 'b'}` with probability = sigmoid(a*logit(score) + b)."
+    "Platt scaling of the image score at an even prior: `{'kind': 'platt', 'a', 'b', 'prior'}`, p = sigmoid(a*logit(score) + b)."
     from sklearn.linear_model import LogisticRegression
     y = np.asarray(labels, bool)
     if y.all() or not y.any(): raise ValueError('calibration needs tumor and tumor-free images')
-    lr = LogisticRegression(C=1e4).fit(_logit(scores)[:, None], y)
-    return dict(kind='platt', a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+    lr = LogisticRegression(C=1e4, class_weight='balanced').fit(_logit(scores)[:, None], y)
+    return dict(kind='platt', a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]), prior=0.5)
 
 def calibrate(scores, # image scores (top box confidence)
               cal:dict # from `fit_calibration`
