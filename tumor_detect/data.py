@@ -403,6 +403,13 @@ def leakage_audit(root:str, # a normalised dataset
                 min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
 
 # %% ../nbs/01_data.ipynb #a2a800b6
+def _components(n:int, a, b) -> np.ndarray:
+    "Component id of each of `n` nodes, linked by the edges `a[k]`-`b[k]` (scipy's connected components)."
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    a, b = np.asarray(a, int), np.asarray(b, int)
+    return connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)[1]
+
 def slice_groups(rows:list, # manifest rows
                  bits:np.ndarray, # perceptual hashes of those rows (`image_hashes`)
                  near:int=8, # hash distance that links two slices
@@ -410,8 +417,6 @@ def slice_groups(rows:list, # manifest rows
                  window:int=30, # hash links only between slices whose figshare indices are this close (when known)
                 ) -> np.ndarray:
     "Group id per slice: connected components of hash twins and same-class adjacent figshare indices."
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     D = hamming(bits, bits); i, j = np.nonzero(np.triu(D <= near, 1))
     fid = np.array([int(r['figshare_id']) if r['figshare_id'] else -10**9 for r in rows])
     local = (np.abs(fid[i] - fid[j]) <= window) | (fid[i] < 0) | (fid[j] < 0)
@@ -419,9 +424,7 @@ def slice_groups(rows:list, # manifest rows
     ids = {int(r['figshare_id']): k for k, r in enumerate(rows) if r['figshare_id']}
     adj = [(ids[a], ids[a+d]) for a in ids for d in range(1, max_gap+1)
            if a+d in ids and rows[ids[a]]['classes'] == rows[ids[a+d]]['classes']]
-    a = np.r_[i, [p for p, _ in adj]].astype(int); b = np.r_[j, [q for _, q in adj]].astype(int)
-    g = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(rows),)*2)
-    return connected_components(g, directed=False)[1]
+    return _components(len(rows), np.r_[i, [p for p, _ in adj]], np.r_[j, [q for _, q in adj]])
 
 # %% ../nbs/01_data.ipynb #75eba660
 def resplit(root:str, # a normalised dataset
@@ -464,10 +467,7 @@ def twin_groups(bits:np.ndarray, # perceptual hashes (`image_hashes`)
                 near:int=8 # hash distance that makes two images twins
                ) -> np.ndarray:
     "Group id per image: connected components of perceptual-hash twins."
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    i, j = np.nonzero(np.triu(hamming(bits, bits) <= near, 1))
-    return connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(len(bits),)*2), directed=False)[1]
+    return _components(len(bits), *np.nonzero(np.triu(hamming(bits, bits) <= near, 1)))
 
 # %% ../nbs/01_data.ipynb #c0b1e006
 def split_groups(groups:np.ndarray, # group id per image
@@ -567,24 +567,6 @@ def _combined_summary(dest:Path, rows:list, excluded:list) -> dict:
     c = Counter((r['split'], r['source'], 'tumor' if r['n_labels'] else 'no tumor') for r in rows)
     return dict(dest=str(dest), n_images=len(rows), n_excluded=len(excluded),
                 counts={f'{s}/{src}/{t}': n for (s, src, t), n in sorted(c.items())})
-
-# %% ../nbs/01_data.ipynb #c0b1e015
-def _toy_external(d:Path, home:Path) -> tuple:
-    "Two tiny external exports for tests: one-class tumor boxes (phantoms + home twins) and tumor-free phantoms."
-    from tumor_detect.phantom import phantom_slice
-    t, n = d/'ext-tumor', d/'ext-no-tumor'
-    for split in ('train', 'valid'): (t/split/'images').mkdir(parents=True); (t/split/'labels').mkdir(parents=True)
-    (t/'data.yaml').write_text('names: [tumor]\nnc: 1\ntrain: train/images\nval: valid/images\n')
-    for i in range(8):
-        img, bx = phantom_slice(i % 3, seed=100+i, size=128); split = 'train' if i < 6 else 'valid'
-        Image.fromarray(img).save(t/split/'images'/f'y{i}.jpg')
-        (t/split/'labels'/f'y{i}.txt').write_text(' '.join(['0', *[f'{v:.6f}' for v in bx[0][1:]]]) + '\n')
-    for k, f in enumerate(sorted((home/'valid'/'images').glob('*.jpg'))[:2]):
-        shutil.copyfile(f, t/'train'/'images'/f'copy{k}.jpg'); (t/'train'/'labels'/f'copy{k}.txt').write_text('0 0.5 0.5 0.2 0.2\n')
-    (n/'images').mkdir(parents=True)
-    for i in range(10): Image.fromarray(phantom_slice(None, seed=200+i, size=128)[0]).save(n/'images'/f'no{i}.jpg')
-    shutil.copyfile(n/'images'/'no0.jpg', n/'images'/'no0_copy.jpg')
-    return t, n
 
 # %% ../nbs/01_data.ipynb #9814fa99
 def dataset_stats(root:str # a normalised dataset

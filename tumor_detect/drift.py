@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from scipy import ndimage
-from .core import lazy, project_root
+from .core import lazy, project_root, rel_path
 
 # %% ../nbs/06_drift.ipynb #70c5bd17
 def _gray(img) -> np.ndarray:
@@ -276,11 +276,7 @@ def build_reference(model, # a `Detector`, or a `.pt` / `.onnx` path
     paths['json'].write_text(json.dumps(meta, indent=1))
     return paths['json']
 
-def _rel(p) -> str:
-    "`p` relative to the project folder when inside it (portable meta), else absolute."
-    p = Path(p).resolve()
-    try: return p.relative_to(project_root()).as_posix()
-    except ValueError: return str(p)
+_rel = rel_path   # `p` relative to the project folder when inside it (portable meta), else absolute
 
 # %% ../nbs/06_drift.ipynb #16cdde23
 @dataclass

@@ -15,7 +15,7 @@ import datetime, hashlib, json, os, tempfile, time, warnings
 from pathlib import Path, PureWindowsPath
 import numpy as np
 import yaml
-from .core import lazy
+from .core import lazy, rel_path
 
 # %% ../nbs/04_evaluate.ipynb #edecd936
 IMG_SUFFIXES = ('bmp', 'dng', 'jpeg', 'jpg', 'mpo', 'png', 'tif', 'tiff', 'webp', 'pfm', 'heic')
@@ -526,13 +526,6 @@ def _check_names(dnames:dict, names:dict, data:str, weights:str):
         raise ValueError(f"{data} has classes {list(dnames.values())}, the model {Path(weights).name} has {list(names.values())}; "
                          f"pass --agnostic to score every class as one 'tumor' class")
 
-def _relpath(p) -> str:
-    "A path relative to the project folder when it is inside it (no machine paths in reports), else absolute."
-    from tumor_detect.core import project_root
-    p = Path(p).resolve()
-    try: return p.relative_to(project_root()).as_posix()
-    except ValueError: return str(p)
-
 # %% ../nbs/04_evaluate.ipynb #23bd6720
 def evaluate(weights:str, # YOLO checkpoint (.pt)
              data:str='', # dataset yaml; may be '' when `split` is an images folder
@@ -568,8 +561,8 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
         uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, names=names, workers=workers, **kw)
         recs = _val_records(files, project/'val'/'labels', agnostic)
     ex = _extras(recs, names, thr, n_boot, seed)
-    d = _report(uv, ex, names, dict(weights=_relpath(weights), weights_sha256=sha256(weights),
-        data=_relpath(data) if data else '', split=split, images=[_relpath(s) for s in srcs], n_images=len(files),
+    d = _report(uv, ex, names, dict(weights=rel_path(weights), weights_sha256=sha256(weights),
+        data=rel_path(data) if data else '', split=split, images=[rel_path(s) for s in srcs], n_images=len(files),
         data_names=dnames, settings=dict(kw, thr=thr, thr_source=thr_src, agnostic=agnostic, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
     if not d['map50_check']['ok']: warnings.warn(f"mAP50 cross-check failed: {d['map50_check']}")
     d['elapsed_s'] = round(time.time() - t0, 2)

@@ -11,7 +11,7 @@ import base64, json, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from .core import lazy
+from .core import lazy, rel_path
 
 # %% ../nbs/12_operating.ipynb #op000007
 def _b64(a:np.ndarray) -> str: return base64.b64encode(np.ascontiguousarray(a, np.float32).tobytes()).decode()
@@ -89,10 +89,6 @@ def stamp_model(path, # `.pt` checkpoint or `.onnx` export, changed in place
     return path
 
 # %% ../nbs/12_operating.ipynb #op000018
-def _image_files(images) -> list:
-    from tumor_detect.evaluate import image_files
-    return image_files(images)
-
 def scores_embeddings(detector, # a loaded `Detector` (.pt, or an .onnx exported with its embedding output)
                       files:list, # image files or arrays
                       batch:int=16 # slices per forward pass
@@ -140,14 +136,12 @@ def calibrate(scores, # image scores (top box confidence)
 
 # %% ../nbs/12_operating.ipynb #op000024
 def _rel(p) -> str:
-    from tumor_detect.core import project_root
-    p = Path(p).resolve()
-    try: return p.relative_to(project_root()).as_posix()
-    except ValueError: return p.name
+    "Project-relative path; just the file name outside the project (a stamp travels with the model)."
+    r = rel_path(p); return Path(r).name if Path(r).is_absolute() else r
 
 def _split_files(data:str, split:str) -> list:
-    from tumor_detect.evaluate import resolve_split
-    fs = _image_files(resolve_split(data, split)[0])
+    from tumor_detect.evaluate import image_files, resolve_split
+    fs = image_files(resolve_split(data, split)[0])
     if not fs: raise FileNotFoundError(f'{data}: split {split!r} holds no images')
     return fs
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from .core import CLASSES, lazy, project_root
+from .operating import STAMP_KEY, OODProfile, calibrate
 
 # %% ../nbs/05_predict.ipynb #d30b7198
 @dataclass
@@ -268,6 +269,10 @@ def _literal(v:str):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
 
+def _no_embedding_output(path:Path) -> ValueError:
+    return ValueError(f'{path.name}: this ONNX file has no `embedding` output (exported before embeddings were '
+                      'added); re-export it from its checkpoint with `tumor-detect export WEIGHTS`')
+
 class _OnnxModel:
     "ONNX Runtime session: float32 BCHW in, raw YOLO output (and the `embedding` output) out; batches split to a static or at most `max_batch` size."
     def __init__(self, path:Path, device:str='cpu', threads:int=0, max_batch:int|None=None):
@@ -299,9 +304,7 @@ class _OnnxModel:
             outs.append([o[:n] for o in self.session.run(names, {self.input: c})])
         return [np.concatenate(o) for o in zip(*outs)]
     def __call__(self, x:np.ndarray, embed:bool=False):
-        if embed and not self.has_embedding:
-            raise ValueError(f'{self.path.name}: this ONNX file has no `embedding` output (exported before embeddings were '
-                             'added); re-export it from its checkpoint with `tumor-detect export WEIGHTS`')
+        if embed and not self.has_embedding: raise _no_embedding_output(self.path)
         out = self._run(x, self.outputs[:1] + (['embedding'] if embed else []))
         return tuple(out) if embed else out[0]
 
@@ -324,6 +327,7 @@ class _TorchModel:
             self.model.to(memory_format=torch.channels_last)           # oneDNN / cuDNN fast path, as ultralytics does
         self.names = self.model.names
         self.imgsz = (ckpt.get('train_args') or {}).get('imgsz')
+        self.stamp = dict(ckpt.get(STAMP_KEY) or {})   # operating point and OOD profile, read with the weights
         self.embed_layer = _sppf_index(self.model); self.has_embedding = self.embed_layer is not None
     def __call__(self, x:np.ndarray, embed:bool=False):
         if embed and not self.has_embedding: raise ValueError(f'{self.path.name}: no SPPF layer, so no backbone embedding')
@@ -360,7 +364,7 @@ class _OpenVinoModel:
             self.compiled[hw] = self.core.compile_model(m, 'CPU', self.config).create_infer_request()
         return self.compiled[hw]
     def __call__(self, x:np.ndarray, embed:bool=False):
-        if embed and not self.has_embedding: return _OnnxModel.__call__(self, x, embed)          # raises: how to re-export
+        if embed and not self.has_embedding: raise _no_embedding_output(self.path)
         req, outs = self._request(tuple(x.shape[2:])), []
         for xi in x:
             r = req.infer({0: xi[None]}); outs.append([np.array(r[k]) for k in ([0, 'embedding'] if embed else [0])])
@@ -413,17 +417,16 @@ def _load(cls, path, # `.pt` checkpoint or `.onnx` export
         sz = fixed or sz
     else: m = _TorchModel(path, device, threads); names, sz = m.names, m.imgsz
     det = cls(m, names, imgsz or sz or 640, backend=kind, source=path.name)
-    return det.set_stamp(_onnx_stamp(m.meta) if kind != 'torch' else lazy('tumor_detect.operating').read_stamp(path))
+    return det.set_stamp(m.stamp if kind == 'torch' else _onnx_stamp(m.meta))
 Detector.load = _load
 
 def _onnx_stamp(meta:dict) -> dict:
-    v = meta.get('tumor_detect') or {}
+    v = meta.get(STAMP_KEY) or {}
     return v if isinstance(v, dict) else json.loads(v)
 
 def _set_stamp(self, stamp:dict # `threshold` and `ood` (a serialised `OODProfile`), as `tumor_detect.operating` stores them
               ) -> 'Detector':
     "Use this operating threshold and OOD profile from now on; returns the detector."
-    from tumor_detect.operating import OODProfile
     self.stamp, self.threshold = dict(stamp or {}), (stamp or {}).get('threshold')
     self.ood = OODProfile.from_dict(stamp['ood']) if (stamp or {}).get('ood') else None
     return self
@@ -529,7 +532,8 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
 
 # %% ../nbs/05_predict.ipynb #27263c6f
 def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False) -> list:
-    "Score decoded (name, frame, rgb, meta) items in batches."
+    "Score decoded (name, frame, rgb, meta) items in batches; results carry the model's threshold, OOD score and warnings."
+    embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
     res = []
     for i in range(0, len(items), batch):
         chunk = items[i:i + batch]
@@ -543,7 +547,7 @@ def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bo
                     for b, s, c in zip(bx, det[:, 4], det[:, 5])]
             res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
                                    annotated=draw_detections(a, dets) if annotate else None, embedding=e))
-    return res
+    return self._finish(res)
 Detector._predict_items = _predict_items
 
 # %% ../nbs/05_predict.ipynb #4d0845a9
@@ -557,14 +561,13 @@ def _call(self, images, # path, folder, list, PIL image, numpy array (uint8/uint
          ) -> list:
     "Detect tumors; one `ImageResult` per image (per frame for multi-frame DICOM), in input order."
     if embed and not getattr(self.model, 'has_embedding', False):
-        if isinstance(self.model, (_OnnxModel, _OpenVinoModel)): self.model(np.zeros((0,)), embed=True)          # raises: how to re-export
-        raise ValueError(f'{self.source or "this model"}: gives no backbone embedding; load a .pt checkpoint or an .onnx from `tumor-detect export`')
-    embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
+        how = ('re-export it from its checkpoint with' if self.backend != 'torch' and self.backend != 'custom' else 'load a .pt checkpoint or an .onnx from')
+        raise ValueError(f'{self.source or "this model"}: gives no backbone embedding; {how} `tumor-detect export WEIGHTS`')
     res, buf = [], []
     for i, x in enumerate(_expand(images)):                          # decode one batch at a time: bounded memory
         buf += _load_item(x, i)
         if len(buf) >= batch: res += self._predict_items(buf, conf, iou, annotate, batch, max_det, embed); buf = []
-    return self._finish(res + (self._predict_items(buf, conf, iou, annotate, batch, max_det, embed) if buf else []))
+    return res + (self._predict_items(buf, conf, iou, annotate, batch, max_det, embed) if buf else [])
 Detector.__call__ = _call
 
 # %% ../nbs/05_predict.ipynb #pd0f0001
@@ -577,7 +580,7 @@ def _finish(self, res:list) -> list:
     for r in res:
         if not r.ok: continue
         r.threshold = self.threshold
-        if cal := self.stamp.get('calibration'): r.probability = float(lazy('tumor_detect.operating').calibrate(r.max_conf, cal))
+        if cal := self.stamp.get('calibration'): r.probability = float(calibrate(r.max_conf, cal))
         if self.ood is not None and r.embedding is not None:
             r.ood, r.ood_threshold = float(self.ood.score(r.embedding)[0]), self.ood.threshold
             if r.is_ood: r.warnings.append(OOD_WARNING.format(ood=r.ood, thr=r.ood_threshold))
@@ -638,7 +641,7 @@ def predict_volume(detector:Detector, # a loaded `Detector`
     u8 = _window(vol, *np.percentile(vol, (0.5, 99.5)))
     sl = lambda k: np.rot90(np.take(u8, k, axis)) if rotate else np.take(u8, k, axis)
     items = [(p.name, k, to_rgb(sl(k)), {}) for k in range(vol.shape[axis])]
-    res = detector._finish(detector._predict_items(items, conf, iou, annotate, batch))
+    res = detector._predict_items(items, conf, iou, annotate, batch)
     return VolumeResult(p.name, vol.shape, axis, tuple(float(z) for z in img.header.get_zooms()[:3]), rotate, res)
 
 # %% ../nbs/05_predict.ipynb #d4f0f72f
