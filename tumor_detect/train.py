@@ -25,6 +25,10 @@ _prob = (lambda v: _isnum(v) and 0 <= v <= 1, 'a probability, must be in [0, 1]'
 _DEVICE = r'(cpu|mps|(cuda:)?\d+(,\d+)*)?'   # '' (auto), cpu, mps, 0, cuda:0, 0,1
 
 # %% ../nbs/03_train.ipynb #d4ef5552
+def _augment_ok(v) -> bool:
+    try: return isinstance(v, str) and (lazy('tumor_detect.augment').parse_augment(v) or True)
+    except ValueError: return False
+
 _RULES = dict(
     epochs=(lambda v: _isint(v) and v >= 1, 'must be an int >= 1'),
     iterations=(lambda v: _isint(v) and v >= 1, 'must be an int >= 1'),
@@ -35,7 +39,8 @@ _RULES = dict(
             "must be '' (auto), 'cpu', 'mps', a GPU index like '0', or a list like '0,1'"),
     workers=_count, seed=_count, patience=_count, close_mosaic=_count,
     fliplr=_prob, flipud=_prob, mosaic=_prob, mixup=_prob,
-    degrees=_within(0, 180), translate=_within(0, 1), scale=_within(0, 0.99), hsv_v=_within(0, 1), lr0=_within(1e-8, 1))
+    degrees=_within(0, 180), translate=_within(0, 1), scale=_within(0, 0.99), hsv_v=_within(0, 1), lr0=_within(1e-8, 1),
+    augment=(_augment_ok, "must be 'none', 'mri', 'mri,-PART' or a list of parts (see tumor_detect.augment.PARTS)"))
 
 def param_problems(p:dict # training parameters by name
                   ) -> list:
@@ -454,6 +459,12 @@ def _train_args(p:dict, plan:dict, data_yaml:Path) -> dict:
     return {**{k: p[k] for k in _KNOBS}, **where, 'data': str(data_yaml), 'project': str(run_dir.parent), 'name': run_dir.name,
             'exist_ok': True, 'time': p['hours'] or None, **plan['hyp']}
 
+# %% ../nbs/03_train.ipynb #aug00002
+def _trainer(p:dict, plan:dict):
+    "The ultralytics trainer class for this run: MRI augmentation as the run's `augment` says (None: ultralytics' own)."
+    spec = (plan['prior'].get('params') or {}).get('augment', 'none') if plan['prior'] else p.get('augment', 'none')
+    return lazy('tumor_detect.augment').mri_trainer(spec)
+
 # %% ../nbs/03_train.ipynb #7a1c0e05
 @contextlib.contextmanager
 def _sigterm_interrupts():
@@ -478,7 +489,7 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
           optimizer:str='auto',    # 'auto', 'SGD', 'AdamW', ... ('auto' ignores lr0)
           lr0:float=0.01,          # initial learning rate (when optimizer is not 'auto')
           fliplr:float=0.5,        # left/right flip probability (fine for axial MRI)
-          flipud:float=0.0,        # up/down flip probability; keep 0, not anatomical
+          flipud:float=0.0,        # up/down flip probability (orientation conventions differ between formats)
           degrees:float=10.0,      # rotation range, +/- degrees
           translate:float=0.1,     # translation range, fraction of the image
           scale:float=0.5,         # scale gain range, +/- fraction
@@ -486,6 +497,7 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
           mosaic:float=1.0,        # mosaic probability
           close_mosaic:int=10,     # turn mosaic off for the last N epochs
           mixup:float=0.0,         # mixup probability
+          augment:str='mri',       # MRI augmentation: 'mri', 'none', 'mri,-skull', ... (see `tumor_detect.augment.parse_augment`)
           patience:int=50,         # stop after N epochs without validation improvement
           cache:bool=False,        # cache decoded images in RAM
           plots:bool=True,         # save training plots
@@ -513,7 +525,7 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
     yolo = _ultralytics().YOLO(plan['model'])
     for hooks in [_Progress(rec, run_dir/'run.json', sync)] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
     try:
-        with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml))
+        with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml), trainer=_trainer(p, plan))
     except BaseException as e:
         _close_record(rec, run_dir, 'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed', t0, err=e)
         if run: run.finish(exit_code=1)
