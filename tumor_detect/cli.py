@@ -13,7 +13,7 @@ from .core import project_root, sample_dir
 # %% ../nbs/10_cli.ipynb #ff18b518
 COMMANDS = {
     'demo':           'tumor_detect.cli:demo',
-    'data import':    'tumor_detect.data:import_export',
+    'data import':    'tumor_detect.masks:import_data',
     'data check':     'tumor_detect.data:check',
     'data stats':     'tumor_detect.data:stats',
     'data leakage':   'tumor_detect.data:leakage',
@@ -35,6 +35,7 @@ COMMANDS = {
     'drift-reference':'tumor_detect.drift:reference_cli',
     'serve':          'tumor_detect.app:serve',
     'pipeline':       'tumor_detect.pipeline:run_pipeline',
+    'release':        'tumor_detect.release:release',
     'monitor':        'tumor_detect.monitor:monitor_cli',
 }
 

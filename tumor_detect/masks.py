@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['SEQUENCES', 'TIF_CHANNELS', 'MASK_COLS', 'mask_boxes', 'mask_polygons', 'sequence_name', 'find_mask_slices',
-           'find_nifti_cases', 'lazy_nib', 'volume_slices', 'patient_splits', 'import_masks']
+           'find_nifti_cases', 'lazy_nib', 'volume_slices', 'patient_splits', 'import_masks', 'mask_layout',
+           'import_data']
 
 # %% ../nbs/15_masks.ipynb #27e7666e
 import csv, json, re, shutil, time, uuid
@@ -259,3 +260,28 @@ def _write_mask_dataset(tmp:Path, rows:list, names:str, prov:dict):
     (tmp/'data.yaml').write_text(yaml.safe_dump(cfg, sort_keys=False))
     (tmp/'provenance.json').write_text(json.dumps(dict(prov, imported_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
         labels='YOLO boxes `0 cx cy w h` from the masks (labels/); outline polygons (polygons/)'), indent=1))
+
+# %% ../nbs/15_masks.ipynb #7565b314
+def mask_layout(src:str # a downloaded dataset folder
+               ) -> str|None:
+    "'nifti' or 'slices' when `src` is a mask dataset, None otherwise (a YOLO export or a flat folder)."
+    src = Path(src)
+    if not src.is_dir(): raise NotADirectoryError(f'{src}: not a folder; point at the dataset as downloaded')
+    if (src/'imagesTr').is_dir() or any(src.glob('*/*.nii*')): return 'nifti'
+    if any(p.suffix.lower() in IMG_EXTS for p in src.glob('*/*_mask.*')): return 'slices'
+    return None
+
+def import_data(src:str, # the dataset as downloaded: YOLO export, flat folder of slices, or a mask dataset
+                dest:str, # where the normalised dataset goes, e.g. data/lgg
+                names:str='', # class names for a flat folder (e.g. `tumor`); the lesion class of a mask dataset ('tumor' when '')
+                boxes:str='components', # mask datasets: 'components' (a box per lesion component) or 'union'
+                min_area:int=10, # mask datasets: smallest lesion component kept, in pixels
+                val_frac:float=0.2, # mask datasets: share of patients for valid
+                test_frac:float=0.2, # mask datasets: share of patients for test
+                seed:int=0, # mask datasets: patient shuffle seed
+               ) -> ImportResult:
+    "Import a downloaded dataset of any supported layout into a normalised YOLO box dataset."
+    if mask_layout(src): return import_masks(src, dest, names=names or 'tumor', boxes=boxes, min_area=min_area,
+                                             val_frac=val_frac, test_frac=test_frac, seed=seed)
+    from tumor_detect.data import import_export
+    return import_export(src, dest, names=names)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['STAMP_KEY', 'OODProfile', 'fit_ood', 'ood_threshold', 'ood_auroc', 'read_stamp', 'stamp_model', 'scores_embeddings',
-           'per_source_threshold', 'fit_calibration', 'calibrate', 'operating_point', 'nonbrain_images', 'ood_report']
+           'per_source_threshold', 'balanced_threshold', 'fit_calibration', 'calibrate', 'operating_point',
+           'nonbrain_images', 'ood_report']
 
 # %% ../nbs/12_operating.ipynb #op000003
 import base64, json, time
@@ -113,6 +114,21 @@ def per_source_threshold(scores, labels, sources, # image scores, tumor flags, s
     s, y, src = np.asarray(scores, float), np.asarray(labels, bool), np.asarray(sources)
     each = {str(k): choose_threshold(s[src == k], y[src == k], min_sensitivity) for k in sorted(set(src)) if y[src == k].any()}
     return min(each.values()), each
+
+# %% ../nbs/12_operating.ipynb #opbal002
+def balanced_threshold(scores, labels, groups, # image scores, tumor flags, group per image (e.g. 'lgg/flair')
+                       no_tumor_label=(), # groups whose tumor labels are not visible on their sequence: specificity only
+                       grid:int=199 # candidate thresholds, evenly spaced in (0, 1)
+                      ) -> tuple:
+    "The threshold maximising mean per-group sensitivity + mean per-group specificity; and that index per candidate."
+    s, y, g = np.asarray(scores, float), np.asarray(labels, bool), np.asarray(groups)
+    pos = [m for k in sorted(set(g)) if k not in set(no_tumor_label) and (m := (g == k) & y).any()]
+    neg = [m for k in sorted(set(g)) if (m := (g == k) & ~y).any()]
+    if not pos or not neg: raise ValueError('the balanced rule needs tumor and tumor-free slices in the validation groups')
+    ts = np.linspace(0, 1, grid + 2)[1:-1]
+    j = np.array([np.mean([(s[m] >= t).mean() for m in pos]) + np.mean([(s[m] < t).mean() for m in neg]) - 1 for t in ts])
+    best = ts[np.flatnonzero(j >= j.max() - 1e-12)[-1]]
+    return float(best), dict(zip(np.round(ts, 4).tolist(), np.round(j, 4).tolist()))
 
 # %% ../nbs/12_operating.ipynb #op000049
 def _logit(s) -> np.ndarray:

@@ -460,6 +460,10 @@ def _train_args(p:dict, plan:dict, data_yaml:Path) -> dict:
             'exist_ok': True, 'time': p['hours'] or None, **plan['hyp']}
 
 # %% ../nbs/03_train.ipynb #aug00002
+def _all_cores(trainer):
+    "On CPU, train with every core: ultralytics leaves one free (`NUM_THREADS`), which halves a 2-core machine."
+    if trainer.device.type == 'cpu': lazy('torch').set_num_threads(os.cpu_count() or 1)
+
 def _trainer(p:dict, plan:dict):
     "The ultralytics trainer class for this run: MRI augmentation as the run's `augment` says (None: ultralytics' own)."
     spec = (plan['prior'].get('params') or {}).get('augment', 'none') if plan['prior'] else p.get('augment', 'none')
@@ -524,6 +528,7 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
     _write_json(run_dir/'run.json', rec)
     yolo = _ultralytics().YOLO(plan['model'])
     for hooks in [_Progress(rec, run_dir/'run.json', sync)] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
+    yolo.add_callback('on_pretrain_routine_end', _all_cores)
     try:
         with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml), trainer=_trainer(p, plan))
     except BaseException as e:
