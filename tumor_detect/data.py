@@ -394,11 +394,13 @@ def leakage_audit(root:str, # a normalised dataset
     tr = [i for i, r in enumerate(rows) if r['split'] == train]; va = [i for i, r in enumerate(rows) if r['split'] == val]
     D = hamming(bits[va], bits[tr])
     twin = (D <= near).any(1) if len(tr) else np.zeros(len(va), bool)
-    tr_ids = {int(rows[i]['figshare_id']): rows[i]['classes'] for i in tr if rows[i]['figshare_id']}
-    neighbour = np.array([bool(rows[i]['figshare_id']) and any(tr_ids.get(int(rows[i]['figshare_id'])+d) == rows[i]['classes']
+    tr_ids = {int(rows[i].get('figshare_id')): rows[i]['classes'] for i in tr if rows[i].get('figshare_id')}
+    neighbour = np.array([bool(rows[i].get('figshare_id')) and any(tr_ids.get(int(rows[i].get('figshare_id'))+d) == rows[i]['classes']
                           for d in (-1, 1)) for i in va], bool)
     either = twin | neighbour if len(va) else twin
-    return dict(n_val=len(va), near=near, val_with_train_twin=int(twin.sum()), val_with_adjacent_train_slice=int(neighbour.sum()),
+    pt = lambda ix: {(rows[i].get('source', ''), rows[i]['patient']) for i in ix if rows[i].get('patient')}
+    src = Counter(rows[i].get('source') or root.name for i, e in zip(va, either) if e)
+    return dict(n_val=len(va), near=near, patients_in_both=len(pt(tr) & pt(va)), leaky_by_source=dict(sorted(src.items())), val_with_train_twin=int(twin.sum()), val_with_adjacent_train_slice=int(neighbour.sum()),
                 val_leaky=int(either.sum()), leaky_fraction=round(float(either.mean()) if len(va) else 0., 4),
                 min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
 

@@ -176,11 +176,13 @@ def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshol
                      thr:float=-1, # threshold; -1 = the model's stored one
                      batch:int=16, # slices per forward pass
                      n_boot:int=500, # AUC bootstrap resamples
+                     sources:str='', # only these sources (space separated); '' = all
                     ) -> dict:
     "Score a split through the served Detector and tabulate it by source and by source/sequence."
     from tumor_detect.operating import read_stamp, scores_embeddings, _split_files, _tumor_flags
     from tumor_detect.predict import Detector
     files = _split_files(data, split); man = _manifest_rows(Path(data))
+    if sources: files = [f for f in files if man.get(str(Path(f).resolve()), {}).get('source') in sources.split()]
     s, _ = scores_embeddings(Detector.load(weights), files, batch); y = _tumor_flags(files)
     thr = float(read_stamp(weights).get('threshold', 0.25)) if thr < 0 else float(thr)
     row = [man.get(str(Path(f).resolve()), {}) for f in files]
