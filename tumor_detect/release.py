@@ -117,7 +117,7 @@ def run_stages(recipe:dict, # a loaded recipe
         recs.append(json.loads((run_dir/'run.json').read_text())); model = run_dir/'weights'/'best.pt'
     return recs
 
-# %% ../nbs/17_release.ipynb #0891369d
+# %% ../nbs/17_release.ipynb #422704cd
 def prepare_data(recipe:dict # a loaded recipe
                 ) -> Path:
     "Combine the datasets the recipe names (when not yet combined with those settings) and write its training list."
@@ -130,7 +130,7 @@ def prepare_data(recipe:dict # a loaded recipe
     tl = d.get('train_list') or {}
     return train_list(root, tl.get('factors') or {}, tl.get('name', f"train-{recipe['name']}"), seed=tl.get('seed', 0))
 
-# %% ../nbs/17_release.ipynb #97013a93
+# %% ../nbs/17_release.ipynb #7451f38a
 def _manifest_rows(data_yaml:Path) -> dict:
     "Manifest row per image path of the dataset a YAML belongs to (empty without a manifest)."
     root = Path(data_yaml).resolve().parent
@@ -147,7 +147,7 @@ def _auc_ci(s:np.ndarray, y:np.ndarray, g:np.ndarray, n_boot:int, seed:int) -> l
         if (a := roc_auc(s[take], y[take])) is not None: out.append(a)
     return [float(np.percentile(out, 2.5)), float(np.percentile(out, 97.5))] if len(out) > 10 else [None, None]
 
-# %% ../nbs/17_release.ipynb #422704cd
+# %% ../nbs/17_release.ipynb #ef99b410
 def group_table(scores, # image score (top box confidence) per image
                 tumor, # True where the image holds a tumor
                 groups, # group per image, e.g. 'lgg/flair'
@@ -170,7 +170,7 @@ def group_table(scores, # image score (top box confidence) per image
                          auc_ci=_auc_ci(s[m], y[m], pid, n_boot, seed) if n_t and n_f else [None, None]))
     return rows
 
-# %% ../nbs/17_release.ipynb #ef99b410
+# %% ../nbs/17_release.ipynb #f92faaf3
 def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshold)
                      data:str, # combined dataset yaml (manifest with source, sequence, patient)
                      split:str='val', # split to score
@@ -192,7 +192,7 @@ def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshol
               patient=[r.get('patient', '') for r in row])
     return dict(weights=rel_path(weights), data=rel_path(data), split=split, threshold=thr, **tables(sc, thr, n_boot), scores=sc)
 
-# %% ../nbs/17_release.ipynb #cc8e35c4
+# %% ../nbs/17_release.ipynb #d9b791be
 def source_families(names # the source names of a dataset's images
                    ) -> dict:
     "Name -> source: a tumor folder and a tumor-free folder of one release (`x-tumor` beside `x-no-tumor`) are one source `x`."
@@ -209,7 +209,7 @@ def tables(sc:dict, # per-image `score`, `tumor`, `source`, `sequence`, `patient
     return dict(by_source=group_table(sc['score'], sc['tumor'], src, thr, sc['patient'], n_boot),
                 by_sequence=group_table(sc['score'], sc['tumor'], np.char.add(np.char.add(src, '/'), seq), thr, sc['patient'], n_boot))
 
-# %% ../nbs/17_release.ipynb #f92faaf3
+# %% ../nbs/17_release.ipynb #e2d928ba
 def table_md(rows:list, # rows of `group_table`
              title:str='group' # first column's heading
             ) -> str:
@@ -219,7 +219,7 @@ def table_md(rows:list, # rows of `group_table`
     return head + ''.join(f"| {r['group']} | {r['n_tumor']} / {r['n_free']} | {f(r['sensitivity'], r['sensitivity_ci'])} | "
                           f"{f(r['specificity'], r['specificity_ci'])} | {f(r['auc'], r['auc_ci'])} |\n" for r in rows)
 
-# %% ../nbs/17_release.ipynb #4b1353d1
+# %% ../nbs/17_release.ipynb #61648ec4
 def _operating(recipe:dict, w:Path, out:Path) -> dict:
     "Operating point of the candidate: the recipe's rule, then the stamp (threshold replaced when the rule is 'balanced')."
     from tumor_detect.operating import operating_point, balanced_threshold, read_stamp, stamp_model, _at
@@ -237,7 +237,7 @@ def _operating(recipe:dict, w:Path, out:Path) -> dict:
         (out/'operating.json').write_text(json.dumps(rep, indent=1) + '\n')
     return rep
 
-# %% ../nbs/17_release.ipynb #d26f1918
+# %% ../nbs/17_release.ipynb #ba883d5e
 def finalize(recipe:dict, # a loaded recipe
              best:Path, # the last stage's best.pt
              out:Path # release folder, e.g. runs/<name>/release
@@ -261,7 +261,7 @@ def finalize(recipe:dict, # a loaded recipe
         card.write_text(card.read_text() + extra)
     return dict(rep, evaluations=sorted(evals), card=rel_path(card), out=rel_path(out))
 
-# %% ../nbs/17_release.ipynb #5b8047a4
+# %% ../nbs/17_release.ipynb #318fb5e2
 def _by_source(t:dict) -> dict: return {r['group']: r for r in t['by_source'] if r['group'] != 'all'}
 
 def decide(candidate:dict, # validation tables and home metrics of the candidate: {'validation': ..., 'evaluation': ...}
@@ -280,7 +280,7 @@ def decide(candidate:dict, # validation tables and home metrics of the candidate
         checks.append(dict(check='home mAP50', candidate=round(cm, 4), reference=round(rm, 4), ok=cm >= rm - home_map50_tolerance))
     return dict(release=all(x['ok'] for x in checks) and bool(checks), checks=checks, tolerance=tolerance, home_map50_tolerance=home_map50_tolerance)
 
-# %% ../nbs/17_release.ipynb #ba883d5e
+# %% ../nbs/17_release.ipynb #20ad0083
 _ARTEFACTS = ('best.pt', 'best.onnx', 'MODEL_CARD.md', 'operating.json', 'evaluation.json', 'validation.json', 'external.json', 'decision.json')
 
 def release(recipe:str, # the recipe YAML, e.g. models/reference/recipe.yaml
