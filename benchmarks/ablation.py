@@ -1,0 +1,72 @@
+"""Ablations for the multi-source reference, each arm a short fine-tune from the same start, scored in one run.
+
+--kind augment: what the MRI augmentation adds on a source the runs never train on. Every arm trains on the same
+  list (home + Br35H, no LGG) and differs only in `augment`; scored on the LGG validation patients (another cohort,
+  three sequences: the leave-one-source-out question).
+--kind labels: how LGG boxes are labelled. The arms train on the same images (home, Br35H, LGG FLAIR/T1c) with the
+  LGG boxes as the untyped class `tumor` or as `glioma`; scored on LGG validation patients (agnostic image level)
+  and on the home validation split (typed mAP: does the glioma class suffer from FLAIR-abnormality boxes?).
+
+    python benchmarks/ablation.py --kind augment --start runs/reference-v4/start.pt --out models/reference/ablation.json
+"""
+import argparse, csv, json, time
+from pathlib import Path
+import numpy as np
+from tumor_detect.core import project_root, rel_path
+from tumor_detect.release import train_list, group_table
+
+AUGMENT = {'none': 'none', 'mri': 'mri', 'mri without skull/normalise': 'mri,-skull,-normalise',
+           'skull/normalise only': 'skull,normalise'}
+LABELS = {'tumor (untyped)': 'data/multisource', 'glioma': 'data/multisource-glioma'}
+
+def _sens_at_spec(s, y, spec=0.9):
+    if not y.any() or y.all(): return None
+    return float((s[y] > np.quantile(s[~y], spec)).mean())
+
+def _lgg_valid(root:Path) -> tuple:
+    rows = [r for r in csv.DictReader(open(root/'manifest.csv')) if r['split'] == 'valid' and r['source'].startswith('lgg')]
+    from tumor_detect.operating import _tumor_flags
+    files = [str(root/r['file']) for r in rows]
+    return files, _tumor_flags(files), np.array([f"lgg/{r['sequence']}" for r in rows]), [r['patient'] for r in rows]
+
+def _score_lgg(w, files, y, seq, pts) -> dict:
+    from tumor_detect.operating import scores_embeddings
+    from tumor_detect.predict import Detector
+    s, _ = scores_embeddings(Detector.load(str(w)), files, 16)
+    return dict(table=group_table(s, y, seq, 0.23, pts, n_boot=300),
+                sens_at_spec90={g: _sens_at_spec(s[seq == g], y[seq == g]) for g in sorted(set(seq))} | {'all': _sens_at_spec(s, y)})
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--kind', choices=['augment', 'labels'], required=True)
+    ap.add_argument('--start', required=True, help='model every arm starts from (.pt)')
+    ap.add_argument('--epochs', type=int, default=1)
+    ap.add_argument('--out', default='')
+    a = ap.parse_args()
+    from tumor_detect.train import train
+    from tumor_detect.evaluate import evaluate
+    arms = AUGMENT if a.kind == 'augment' else LABELS
+    res = dict(kind=a.kind, start=rel_path(a.start), epochs=a.epochs, arms={})
+    out = Path(a.out or f'runs/ablation/{a.kind}.json')
+    for name, v in arms.items():
+        t0 = time.time()
+        root = project_root()/('data/multisource' if a.kind == 'augment' else v)
+        lgg = 'lgg' if a.kind == 'augment' else root.name.replace('multisource', 'lgg')
+        f = {'lgg': 0, 'brain-tumor': 0.25} if a.kind == 'augment' else {
+            'brain-tumor': 0.25, 'br35h-tumor': 0.5, 'br35h-no-tumor': 0.5, lgg: 0.5, f'{lgg}/t1': 0, f'{lgg}/no tumor': 0.15}
+        y_train = train_list(root, f, name=f'train-ablation-{a.kind}')
+        run = f"ablation-{a.kind}-{name.split()[0].replace('/', '_')}"
+        train(data=str(y_train), model=a.start, epochs=a.epochs, imgsz=320, batch=16, device='cpu', optimizer='AdamW', lr0=0.0005,
+              mosaic=0.0, close_mosaic=0, flipud=0.3, scale=0.4, hsv_v=0.3, augment=v if a.kind == 'augment' else 'mri',
+              plots=False, project='runs/ablation', name=run, exist_ok=True)
+        w = project_root()/'runs'/'ablation'/run/'weights'/'best.pt'
+        arm = dict(setting=v, train_images=sum(1 for _ in open(y_train.with_suffix('.txt'))), **_score_lgg(w, *_lgg_valid(root)))
+        if a.kind == 'labels':
+            m = evaluate(str(w), str(project_root()/'data/brain-tumor/data.yaml'), 'val', n_boot=0)
+            arm['home'] = dict(map50=m['map50'], map50_95=m['map50_95'], per_class={k: {kk: v2 for kk, v2 in d.items() if kk in ('map50', 'map50_95')}
+                               for k, d in (m.get('per_class') or {}).items()})
+        arm['seconds'] = round(time.time() - t0); res['arms'][name] = arm
+        print(name, {r['group']: (round(r['auc'] or 0, 3)) for r in arm['table']}, arm.get('home', ''), flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1) + '\n')
+
+if __name__ == '__main__': main()
