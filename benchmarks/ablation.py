@@ -15,8 +15,7 @@ import numpy as np
 from tumor_detect.core import project_root, rel_path
 from tumor_detect.release import train_list, group_table
 
-AUGMENT = {'none': 'none', 'mri': 'mri', 'mri without skull/normalise': 'mri,-skull,-normalise',
-           'skull/normalise only': 'skull,normalise'}
+AUGMENT = {'none': 'none', 'mri': 'mri', 'mri without skull/normalise': 'mri,-skull,-normalise'}
 LABELS = {'tumor (untyped)': 'data/multisource', 'glioma': 'data/multisource-glioma'}
 
 def _sens_at_spec(s, y, spec=0.9):

@@ -102,17 +102,19 @@ def run_stages(recipe:dict, # a loaded recipe
                data_yaml:Path, # the training data (the recipe's training list)
                project:str='runs' # where stage runs go
               ) -> list:
-    "Train every stage in order through `tumor_detect.train.train`, each from the previous stage's best.pt; finished stages are skipped."
+    "Train every stage in order through `tumor_detect.train.train`, each from the previous stage's best.pt (on its own `train_list` if it has one); finished stages are skipped."
     from tumor_detect.train import train
     proj = project_root()/project; model = _start_model(recipe['start'], proj/recipe['name']/'start.pt'); recs = []
     for s in recipe['stages']:
         name = f"{recipe['name']}-{s['name']}"; run_dir = proj/name
+        data = train_list(data_yaml.parent, s['train_list'].get('factors') or {}, f'train-{name}', seed=s['train_list'].get('seed', 0)) \
+               if s.get('train_list') else data_yaml                   # a stage may weight the sources its own way
         if not _stage_done(run_dir):
             hyp = ''
             if s.get('hyp'):
                 run_dir.mkdir(parents=True, exist_ok=True); (run_dir/'hyp.yaml').write_text(yaml.safe_dump(s['hyp'])); hyp = str(run_dir/'hyp.yaml')
             print(f'stage {name}: training from {rel_path(model)}', flush=True)
-            train(data=str(data_yaml), model=str(model), project=project, name=name, hyp=hyp, **(s.get('params') or {}))
+            train(data=str(data), model=str(model), project=project, name=name, hyp=hyp, **(s.get('params') or {}))
         else: print(f'stage {name}: finished before, skipped', flush=True)
         recs.append(json.loads((run_dir/'run.json').read_text())); model = run_dir/'weights'/'best.pt'
     return recs
@@ -226,11 +228,11 @@ def _operating(recipe:dict, w:Path, out:Path) -> dict:
     o = dict((recipe.get('release') or {}).get('operating') or {}); rule = o.pop('rule', 'min_sensitivity'); nt = o.pop('no_tumor_label', [])
     data = str(project_root()/o.pop('data')); rep = operating_point(str(w), data, out=str(out), **o)
     if rule == 'balanced':
-        t = validation_table(str(w), data, rep.get('split', 'val'), thr=rep['threshold'], n_boot=0)
+        split = o.get('split', 'val'); t = validation_table(str(w), data, split, thr=rep['threshold'], n_boot=0)
         g = [f'{a}/{b}' for a, b in zip(t['scores']['source'], t['scores']['sequence'])]
         thr, curve = balanced_threshold(t['scores']['score'], t['scores']['tumor'], g, nt)
         stamp = read_stamp(w); stamp.update(threshold=round(thr, 6), threshold_rule=f'balanced: the threshold maximising mean sensitivity over the '
-            f'source/sequence groups with tumor slices (except {nt or "none"}) plus mean specificity over the groups with tumor-free slices, on {rep["split"]}')
+            f'source/sequence groups with tumor slices (except {nt or "none"}) plus mean specificity over the groups with tumor-free slices, on {split}')
         stamp_model(w, stamp)
         rep.update(threshold=stamp['threshold'], threshold_rule=stamp['threshold_rule'], balanced_index=curve,
                    at_threshold=_at(thr, np.array(t['scores']['score']), np.array(t['scores']['tumor']), np.array(g)))
