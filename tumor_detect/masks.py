@@ -128,8 +128,7 @@ def volume_slices(path, # NIfTI image (3-D, or 4-D with `index`)
     if a.ndim != 3: raise ValueError(f'{path}: expected a 3-D volume (or 4-D with index), got shape {a.shape}')
     a = np.rot90(np.moveaxis(a, 2, 0), 1, axes=(1, 2))                 # (z, y, x) -> rows anterior-first
     if label: return ((a > 0)*255).astype(np.uint8)
-    a = a.astype(np.float32); nz = a[a > 0]
-    lo, hi = np.percentile(nz, (0.5, 99.5)) if nz.size else (0.0, 1.0)
+    a = a.astype(np.float32); lo, hi = np.percentile(a, (0.5, 99.5))      # the window `readers.read_nifti` serves with
     return (np.clip((a - lo)/max(hi - lo, 1e-6), 0, 1)*255 + 0.5).astype(np.uint8)
 
 # %% ../nbs/15_masks.ipynb #a3991f44
