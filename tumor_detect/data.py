@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'SPLITS', 'MANIFEST_COLS', 'COMBINED_NAMES', 'COMBINED_COLS', 'DEFAULT_REMOTE', 'polygon_to_box',
-           'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'import_export', 'Finding',
-           'CheckReport', 'image_hashes', 'hamming', 'check_dataset', 'quarantine', 'check', 'leakage_audit',
-           'slice_groups', 'resplit', 'twin_groups', 'split_groups', 'combine', 'dataset_stats', 'plot_stats', 'stats',
-           'leakage', 'dvc', 'dvc_track', 'bundle_sample']
+           'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'Finding', 'check_yolo_split',
+           'refuse_defects', 'import_export', 'CheckReport', 'image_hashes', 'hamming', 'check_dataset', 'quarantine',
+           'check', 'leakage_audit', 'slice_groups', 'resplit', 'twin_groups', 'split_groups', 'combine',
+           'dataset_stats', 'plot_stats', 'stats', 'leakage', 'dvc', 'dvc_track', 'bundle_sample']
 
 # %% ../nbs/01_data.ipynb #b05cf3c5
 import csv, hashlib, json, os, re, shutil, subprocess, sys, time, uuid
@@ -97,13 +97,14 @@ class ImportResult:
     label_errors: int
     changed: bool
     seconds: float
+    quarantined: int = 0
     @property
     def yaml(self) -> Path: return self.dest/'data.yaml'
     def __str__(self):
         state = 'imported' if self.changed else 'unchanged (identical import already there)'
         return (f'{self.dest}: {state}; {self.n_images} images {self.per_split}; missing splits: '
                 f'{self.missing_splits or "none"}; unreadable label lines kept for check: {self.label_errors}; '
-                f'{self.seconds:.1f}s')
+                f'{self.seconds:.1f}s' + (f'; {self.quarantined} image(s) training would drop moved to {self.dest}/_quarantine/' if self.quarantined else ''))
 
 # %% ../nbs/01_data.ipynb #3c5a777c
 def _import_split(src_imgs:Path, out:Path, split:str, names:list) -> tuple:
@@ -161,10 +162,98 @@ def _flat_folder(src:Path, names:str) -> tuple:
         raise FileNotFoundError(f'{src}: no images here or in images/; point at a folder of slices')
     return dict(names=names.split()), {'train': imgs}
 
+# %% ../nbs/01_data.ipynb #aefce7b9
+@dataclass
+class Finding:
+    "One defect, tied to the file it is in."
+    split: str
+    file: str
+    kind: str
+    detail: str
+    severity: str = 'error'   # error: training would learn something wrong; warning: look at it
+
+# %% ../nbs/01_data.ipynb #4f24df6e
+_UL_FORMATS = {'bmp', 'dng', 'jpeg', 'jpg', 'mpo', 'png', 'tif', 'tiff', 'webp', 'pfm', 'heic', 'jpeg2000'}
+
+def _image_defect(p:Path) -> tuple|None:
+    "(kind, detail, severity) when ultralytics would drop (or repair) this image, else None."
+    try:
+        with Image.open(p) as im: im.verify(); w, h = im.size; fmt = (im.format or '').lower()
+    except Exception as e: return 'unreadable_image', f'not a readable image ({type(e).__name__}: {str(e)[:80]})', 'error'
+    if min(w, h) < 10: return 'image_too_small', f'{w}x{h} px; ultralytics needs at least 10 px a side', 'error'
+    if fmt not in _UL_FORMATS: return 'unreadable_image', f'format {fmt!r} is not one ultralytics reads', 'error'
+    if fmt in ('jpg', 'jpeg'):
+        with open(p, 'rb') as f: f.seek(-2, 2); end = f.read()
+        if end != b'\xff\xd9': return 'corrupt_jpeg', 'no JPEG end marker: ultralytics re-saves (repairs) it', 'warning'
+
+def _label_defect(text:str, nc:int) -> tuple|None:
+    "(kind, detail, severity) when ultralytics would drop the image of this label file (or repair it), else None."
+    rows = [l.split() for l in text.strip().splitlines() if l.strip()]
+    if not rows: return None
+    try: vals = [[float(x) for x in r] for r in rows]
+    except ValueError: return 'malformed_line', f"line {next(i for i, r in enumerate(rows, 1) if not all(_isnum(x) for x in r))} is not numeric", 'error'
+    if any(len(r) > 6 for r in vals):
+        if any(len(r) == 5 for r in vals): return 'malformed_line', 'polygon and box lines mixed in one file', 'error'
+        if any(len(r) % 2 == 0 for r in vals): return 'malformed_line', 'a polygon line has an odd number of coordinates', 'error'
+        lb = np.array([[r[0], *((np.array(r[1:]).reshape(-1, 2).min(0) + np.array(r[1:]).reshape(-1, 2).max(0))/2),
+                        *np.ptp(np.array(r[1:]).reshape(-1, 2), 0)] for r in vals])
+    elif bad := [i for i, r in enumerate(vals, 1) if len(r) != 5]:
+        return 'malformed_line', f'line {bad[0]} has {len(vals[bad[0]-1])} fields, expected 5 (cls cx cy w h)', 'error'
+    else: lb = np.array(vals)
+    if lb[:, 1:].max() > 1.01: return 'coords_out_of_range', f'coordinate {lb[:, 1:].max():g} > 1: boxes must be normalised to [0, 1]', 'error'
+    if not (lb.min() >= 0 or (lb.min() >= -0.01 and lb[:, 3:5].min() >= 0)): return 'coords_out_of_range', f'negative value {lb.min():g}', 'error'
+    if (lb[:, 0] % 1 != 0).any(): return 'malformed_line', f'class {lb[:, 0][lb[:, 0] % 1 != 0][0]:g} is not an integer', 'error'
+    if lb[:, 0].max() >= nc:
+        return 'class_out_of_range', f'class {int(lb[:, 0].max())}, but the data YAML names {nc} class(es) (0..{nc-1}): add it to `names:` or fix the label', 'error'
+    if len(np.unique(lb, axis=0)) < len(lb): return 'duplicate_labels', f'{len(lb) - len(np.unique(lb, axis=0))} duplicate line(s): ultralytics removes them', 'warning'
+
+def _isnum(x:str) -> bool:
+    try: float(x); return True
+    except ValueError: return False
+
+# %% ../nbs/01_data.ipynb #5f433d57
+def check_yolo_split(images, # an images folder, a `.txt` list of images, or a list of image files
+                     nc:int, # number of classes: the length of the data YAML's `names`
+                     split:str='', # the split's name, for the findings
+                     root:str|Path|None=None # paths in the findings are relative to this folder (absolute when None)
+                    ) -> list:
+    "Every image of a split (and its label) that ultralytics would drop (`error`) or repair (`warning`), as `Finding`s."
+    from tumor_detect.evaluate import image_files, label_path
+    rel = (lambda f: Path(f).relative_to(root).as_posix()) if root else (lambda f: str(f))
+    out = []
+    for img in image_files(images):
+        if d := _image_defect(img): out.append(Finding(split, rel(img), *d))
+        if (lbl := label_path(img)).is_file() and (d := _label_defect(lbl.read_text(errors='replace'), nc)):
+            out.append(Finding(split, rel(lbl), *d))
+    return out
+
+def refuse_defects(findings:list, # from `check_yolo_split`
+                   what:str, # what was checked, e.g. the dataset YAML
+                   fix:str # how to fix it, e.g. 'fix or remove them, or import with --quarantine'
+                  ):
+    "Raise one line naming each file ultralytics would drop (the first 8, then a count), and the fix; no-op without errors."
+    errs = [f for f in findings if f.severity == 'error']
+    if not errs: return
+    shown = '; '.join(f'{f.file}: {f.detail}' for f in errs[:8]) + (f'; and {len(errs) - 8} more' if len(errs) > 8 else '')
+    raise ValueError(f'{what}: {len(errs)} file(s) that ultralytics would drop without a word: {shown}. {fix}')
+
+# %% ../nbs/01_data.ipynb #5a1cq001
+def _import_defects(tmp:Path, src:Path, dest:Path, present:dict, nc:int, move:bool) -> int:
+    "Check an import in `tmp`: stop naming the export's files training would drop, or (`quarantine`) move them aside; how many moved."
+    errs = [f for s in present for f in check_yolo_split(tmp/s/'images', nc, s, tmp) if f.severity == 'error']
+    if not errs: return 0
+    if not move:
+        orig = lambda f: present[f.split]/Path(f.file).name if '/images/' in f.file else present[f.split].parent/'labels'/Path(f.file).name
+        refuse_defects([Finding(f.split, str(orig(f)), f.kind, f.detail) for f in errs], f'{src}',
+                       f'Fix or remove them in the export, or import with --quarantine to move them into {dest}/_quarantine/ (kept, with the reasons)')
+    quarantine(CheckReport(tmp, 0, 0, errs))
+    return len({(f.split, Path(f.file).stem) for f in errs})
+
 # %% ../nbs/01_data.ipynb #4d1bb94e
 def import_export(src:str, # folder of a YOLO export as downloaded (with data.yaml), or a flat `images/` (+`labels/`) folder
                   dest:str, # where the normalised dataset goes, e.g. data/brain-tumor
                   names:str='', # class names (space separated) for a flat folder without data.yaml, e.g. `tumor`
+                  quarantine:bool=False, # move files training would drop into `dest/_quarantine/` instead of stopping
                  ) -> ImportResult:
     "Import a YOLO detection/segmentation export into a normalised box dataset; atomic and idempotent."
     t0, src, dest = time.time(), Path(src), Path(dest)
@@ -184,11 +273,12 @@ def import_export(src:str, # folder of a YOLO export as downloaded (with data.ya
                         **{('val' if k == 'valid' else k): f'{k}/images' for k in present})
         (tmp/'data.yaml').write_text(yaml.safe_dump(data_cfg, sort_keys=False))
         (tmp/'provenance.json').write_text(json.dumps(_provenance(src, cfg_text, splits), indent=1))
+        if q := _import_defects(tmp, src, dest, present, len(names), quarantine): rows = read_manifest(tmp)
         changed = _swap_in(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
     per_split = dict(Counter(r['split'] for r in rows))
-    return ImportResult(dest, len(rows), per_split, [k for k,v in splits.items() if not v], bad, changed, time.time()-t0)
+    return ImportResult(dest, len(rows), per_split, [k for k,v in splits.items() if not v], bad, changed, time.time()-t0, q)
 
 # %% ../nbs/01_data.ipynb #adb05076
 def _same_dataset(a:Path, b:Path) -> bool:
@@ -203,16 +293,6 @@ def _swap_in(tmp:Path, dest:Path) -> bool:
     tmp.rename(dest)
     if old.exists(): shutil.rmtree(old)
     return True
-
-# %% ../nbs/01_data.ipynb #aefce7b9
-@dataclass
-class Finding:
-    "One defect, tied to the file it is in."
-    split: str
-    file: str
-    kind: str
-    detail: str
-    severity: str = 'error'   # error: training would learn something wrong; warning: look at it
 
 # %% ../nbs/01_data.ipynb #d5df4bf2
 @dataclass

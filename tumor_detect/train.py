@@ -178,28 +178,53 @@ def git_state(root:str|Path|None=None # repository folder; the project root when
     return dict(commit=env or None, dirty=None, source='env' if env else None)
 
 # %% ../nbs/03_train.ipynb #ed05c094
-def _dvc_version(p:Path, root:Path) -> dict|None:
-    "The DVC md5 of the `data.dvc` output that contains `p`, if any."
+def _listed_files(p:Path) -> list:
+    "The files dataset YAML `p` lists: itself, the images of its train/val/test entries (folders or .txt lists) and their labels."
+    from tumor_detect.evaluate import IMG_SUFFIXES, label_path
+    cfg = yaml.safe_load(p.read_text()) or {}; root, _ = _split_dirs(cfg, p)
+    imgs = set()
+    for s in ('train', 'val', 'test'):
+        for e in ([cfg[s]] if isinstance(cfg.get(s), str) else list(cfg.get(s) or [])):
+            d = Path(e) if Path(e).is_absolute() else root/e
+            if d.is_dir(): imgs |= {f for f in d.rglob('*') if f.is_file() and f.suffix[1:].lower() in IMG_SUFFIXES}
+            elif d.suffix == '.txt' and d.is_file():
+                imgs |= {(Path(l.strip()) if Path(l.strip()).is_absolute() else d.parent/l.strip()) for l in d.read_text().splitlines() if l.strip()}
+    lbls = {label_path(f) for f in imgs}
+    return sorted({p, *imgs, *(f for f in lbls if f.is_file())})
+
+def _dvc_md5s(p:Path, root:Path) -> dict:
+    "{absolute path: md5} of the files of the `data.dvc` output that holds `p`, from the DVC cache's `.dir` listing; {} when absent."
     f = root/'data.dvc'
-    if not f.exists(): return None
-    for out in (yaml.safe_load(f.read_text()) or {}).get('outs', []):
-        if (root/out.get('path', '\0')).resolve() in [p, *p.parents]:
-            return dict(kind='dvc-md5', value=out.get('md5'), source=f"data.dvc ({out.get('path')})")
+    for out in ((yaml.safe_load(f.read_text()) or {}).get('outs', []) if f.exists() else []):
+        base, md5 = (root/out.get('path', '\0')).resolve(), str(out.get('md5') or '')
+        if base not in [p, *p.parents] or not md5.endswith('.dir'): continue
+        for c in (root/'.dvc'/'cache'/'files'/'md5'/md5[:2]/md5[2:], root/'.dvc'/'cache'/md5[:2]/md5[2:]):
+            if c.is_file(): return {base/e['relpath']: e['md5'] for e in json.loads(c.read_text())}
+    return {}
+
+def _manifest_sha(root:Path) -> dict:
+    "{absolute image path: sha256} from a dataset's manifest.csv; {} without one."
+    m = root/'manifest.csv'
+    if not m.exists(): return {}
+    with open(m, newline='') as fh: return {root/r['file']: r['sha256'] for r in csv.DictReader(fh) if r.get('file') and r.get('sha256')}
 
 # %% ../nbs/03_train.ipynb #56815d6b
 def data_version(data_yaml:str|Path, # the dataset YAML a run trains on
                  root:str|Path|None=None # repository holding `data.dvc`; the project root when None
                 ) -> dict:
-    "Version of a dataset: DVC's md5 from `data.dvc`, else a sha256 of its YAML and manifest (or file list)."
-    p = Path(data_yaml).resolve()
-    if v := _dvc_version(p, Path(root or project_root()).resolve()): return v
-    h, man = hashlib.sha256(p.read_bytes()), p.parent/'manifest.csv'
-    if man.exists(): h.update(man.read_bytes()); return dict(kind='sha256', value=h.hexdigest(), source='data.yaml + manifest.csv')
-    _, splits = _split_dirs(yaml.safe_load(p.read_text()), p)
-    for d in sorted({x for ds in splits.values() for x in ds}):
-        for f in sorted(q for q in [*d.rglob('*'), *(d.parent/'labels').rglob('*')] if q.is_file()):
-            h.update(f'{f.relative_to(d.parent.parent).as_posix()}\t{f.stat().st_size}\n'.encode())
-    return dict(kind='sha256', value=h.hexdigest(), source='data.yaml + file list')
+    "Version of one dataset: sha256 over (path, content hash) of exactly the files its YAML lists (DVC md5s, manifest sha256s or the files)."
+    p = Path(data_yaml).resolve(); files = _listed_files(p)
+    dvc, man = _dvc_md5s(p, Path(root or project_root()).resolve()), _manifest_sha(p.parent)
+    if all(f in dvc for f in files): kind, hashes = 'dvc-md5', {f: dvc[f] for f in files}
+    else:
+        imgs = [f for f in files if f != p and f.suffix != '.txt']
+        kind = 'manifest-sha256' if imgs and all(f in man for f in imgs) else 'sha256'
+        hashes = {f: man[f] if kind == 'manifest-sha256' and f in man else hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    h = hashlib.sha256()
+    for f in files: h.update(f'{f.relative_to(p.parent).as_posix() if f.is_relative_to(p.parent) else f.as_posix()}\t{hashes[f]}\n'.encode())
+    src = {'dvc-md5': 'DVC per-file md5s (data.dvc)', 'manifest-sha256': 'manifest.csv sha256 of the images; labels and YAML hashed',
+           'sha256': 'every listed file hashed'}[kind]
+    return dict(kind=kind, value=h.hexdigest(), n_files=len(files), source=src)
 
 # %% ../nbs/03_train.ipynb #ae1f77c4
 _PACKAGES = ('tumor_detect', 'ultralytics', 'torch', 'torchvision', 'numpy', 'wandb')
@@ -306,7 +331,7 @@ def _wandb_start(record:dict, run_dir:Path, project:str):
     "Start, or on resume continue, the W&B run of a training run (offline unless `WANDB_API_KEY` is set)."
     wandb, prior = lazy('wandb'), record.get('wandb') or {}
     run = wandb.init(project=prior.get('project') or project, name=record['name'], id=prior.get('id'), resume='allow' if prior else None,
-                     config=record['params'], job_type='train', dir=None if os.environ.get('WANDB_DIR') else str(run_dir),
+                     config={**record['params'], 'data_version': (record.get('data') or {}).get('version')}, job_type='train', dir=None if os.environ.get('WANDB_DIR') else str(run_dir),
                      reinit='finish_previous')
     record['wandb'] = dict(project=run.project, id=run.id, mode='offline' if run.offline else 'online',
                            dir=str(Path(run.dir).parent), url=None if run.offline else run.url)
@@ -373,9 +398,22 @@ def _plan(p:dict) -> dict:
         if prior.get('status') == 'finished':
             raise FileExistsError(f'{project/name} holds a finished run: choose another name, or exist_ok=True to train over it')
         if (project/name/'weights'/'last.pt').is_file():       # a preempted job run again with the same output: resume it
+            _same_settings(project/name, prior, p)
             print(f"{name}: {prior.get('status')} after {prior.get('epochs_completed')} epoch(s); resuming it from weights/last.pt")
             return _plan_resume(dict(p, name=name), project, data)
     return dict(run_dir=project/name, model=check_model(p['model']), data=data, hyp=_read_hyp(p['hyp']), prior={})
+
+# %% ../nbs/03_train.ipynb #93ef2559
+_NOT_SETTINGS = ('device', 'workers', 'plots', 'cache', 'wandb', 'wandb_project', 'project', 'name', 'resume', 'exist_ok')
+
+def _same_settings(run_dir:Path, prior:dict, p:dict, only_given:bool=False):
+    "Stop when `p` asks for other settings than the interrupted run's (a resume would silently ignore them)."
+    old, dflt = prior.get('params') or {}, {k: v.default for k, v in signature(train).parameters.items()}
+    norm = lambda k, v: str(_resolve(v)) if k == 'data' and v else v
+    diff = [f'{k}: {old[k]!r} in the run, {p[k]!r} now' for k in p if k in old and k not in _NOT_SETTINGS
+            and norm(k, old[k]) != norm(k, p[k]) and not (only_given and p[k] == dflt.get(k))]
+    if diff: raise ValueError(f"{run_dir} holds an interrupted run with other settings ({'; '.join(diff)}); "
+                              f"rerun with the run's settings to resume it, or exist_ok=True (--exist_ok) to start a fresh run over it")
 
 # %% ../nbs/03_train.ipynb #5d86465a
 def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
@@ -386,6 +424,7 @@ def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
     prior = json.loads(rec.read_text()) if rec.exists() else {}
     if prior.get('status') == 'finished': raise ValueError(f'{run_dir}: this run finished; start a new run (another name) instead of resuming')
     if data is None and prior: check_data(prior['data']['yaml'])         # its dataset must still be there
+    if p['resume'] and prior: _same_settings(run_dir, prior, p, only_given=True)   # resume=True: only what was passed counts
     return dict(run_dir=run_dir, model=str(last), data=data, hyp={}, prior=prior, done=_epochs_done(last))
 
 def _epochs_done(last:Path) -> int|None:
