@@ -68,7 +68,7 @@ def test_unknown_command():
     r = cli('trian')
     assert r.returncode == 2 and 'usage: tumor-detect' in r.stderr
 
-UNDOCUMENTED = {('data resplit', '--near'), ('data resplit', '--max_gap')}   # 01_data's resplit lacks their docments
+UNDOCUMENTED = set()
 
 @pytest.mark.parametrize('key', list(COMMANDS))
 def test_help_says_what_flags_do(key):

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLASSES', 'package_dir', 'sample_dir', 'project_root', 'rel_path', 'yolo_config_dir', 'offline_defaults', 'setup_env',
-           'lazy', 'NetworkBlocked', 'no_network', 'assigned_names', 'check_parameters', 'stage_inputs']
+           'lazy', 'NetworkBlocked', 'no_network', 'assigned_names', 'check_parameters', 'stage_inputs', 'report_slot',
+           'fill_report']
 
 # %% ../nbs/00_core.ipynb #f5c0a959
 import contextlib, importlib, ipaddress, os, shutil, socket
@@ -168,3 +169,18 @@ def stage_inputs(weights:str, # the model file the stage was given ('' under the
     weights = weights or str(run/'weights'/'best.pt')
     out = out or str(Path(pipeline_dir)/kind if pipeline_dir else project_root()/'runs'/f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
     return rec, weights, out
+
+# %% ../nbs/00_core.ipynb #e55120cc
+def report_slot(notebook:str # the stage notebook's name, e.g. '03_train'
+               ):
+    "Show a placeholder near the top of a stage notebook that `fill_report` replaces with the job's report."
+    from IPython.display import HTML, display
+    display(HTML(f'<p><b>{notebook}: job report</b>: filled in here when the job at the end of this notebook has run '
+                 '(not run: no job parameters were given)</p>'), display_id=f'{notebook}-report')
+
+def fill_report(notebook:str, # the stage notebook's name, as given to `report_slot`
+                html:str # the report, as HTML
+               ):
+    "Replace the notebook's report placeholder with `html` (and show it here too)."
+    from IPython.display import HTML, display, update_display
+    update_display(HTML(html), display_id=f'{notebook}-report'); display(HTML(html))

@@ -212,16 +212,19 @@ def _isnum(x:str) -> bool:
     except ValueError: return False
 
 # %% ../nbs/01_data.ipynb #5f433d57
-def check_yolo_split(images, # an images folder, a `.txt` list of images, or a list of image files
+def check_yolo_split(images, # an images folder, a `.txt` list of images, an image file, or a list of these
                      nc:int, # number of classes: the length of the data YAML's `names`
                      split:str='', # the split's name, for the findings
                      root:str|Path|None=None # paths in the findings are relative to this folder (absolute when None)
                     ) -> list:
     "Every image of a split (and its label) that ultralytics would drop (`error`) or repair (`warning`), as `Finding`s."
-    from tumor_detect.evaluate import image_files, label_path
+    from tumor_detect.evaluate import IMG_SUFFIXES, image_files, label_path
+    def imgs(x):
+        if isinstance(x, (list, tuple)): return sorted({f for s in x for f in imgs(s)})
+        return [Path(x)] if Path(x).is_file() and Path(x).suffix[1:].lower() in IMG_SUFFIXES else image_files(x)
     rel = (lambda f: Path(f).relative_to(root).as_posix()) if root else (lambda f: str(f))
     out = []
-    for img in image_files(images):
+    for img in imgs(images):
         if d := _image_defect(img): out.append(Finding(split, rel(img), *d))
         if (lbl := label_path(img)).is_file() and (d := _label_defect(lbl.read_text(errors='replace'), nc)):
             out.append(Finding(split, rel(lbl), *d))
@@ -465,10 +468,18 @@ def check(root:str, # a normalised dataset (output of `tumor-detect data import`
     return int(strict and bool(rep.errors()))
 
 # %% ../nbs/01_data.ipynb #87c2820a
+def _leak(rows:list, v:int, tr:list, dist:np.ndarray, near:int, tr_file:dict) -> dict:
+    "One leaky validation slice: its twin in train (nearest hash) when within `near`, else its same-class neighbouring train slice."
+    j = int(dist.argmin()); r = rows[v]; fid = int(r['figshare_id']) if r['figshare_id'] else None
+    adj = next((tr_file[(fid + d, r['classes'])] for d in (-1, 1) if fid is not None and (fid + d, r['classes']) in tr_file), None)
+    twin = int(dist[j]) <= near
+    return dict(val=r['file'], train=rows[tr[j]]['file'] if twin or adj is None else adj, distance=int(dist[j]) if twin or adj is None else None,
+                twin=twin, adjacent=adj is not None)
+
 def leakage_audit(root:str, # a normalised dataset
                   near:int=8, # perceptual-hash distance under which two slices count as twins
                   train:str='train', val:str='valid') -> dict:
-    "How many `val` slices have a close twin (near-identical or neighbouring slice) in `train`."
+    "How many `val` slices have a close twin (near-identical or neighbouring slice) in `train`, and which (`leaky`: each with its nearest train slice)."
     root, rows = Path(root), read_manifest(root)
     bits, _ = image_hashes([root/r['file'] for r in rows])
     tr = [i for i, r in enumerate(rows) if r['split'] == train]; va = [i for i, r in enumerate(rows) if r['split'] == val]
@@ -478,9 +489,11 @@ def leakage_audit(root:str, # a normalised dataset
     neighbour = np.array([bool(rows[i]['figshare_id']) and any(tr_ids.get(int(rows[i]['figshare_id'])+d) == rows[i]['classes']
                           for d in (-1, 1)) for i in va], bool)
     either = twin | neighbour if len(va) else twin
+    tr_file = {(int(rows[i]['figshare_id']), rows[i]['classes']): rows[i]['file'] for i in tr if rows[i]['figshare_id']}
     return dict(n_val=len(va), near=near, val_with_train_twin=int(twin.sum()), val_with_adjacent_train_slice=int(neighbour.sum()),
                 val_leaky=int(either.sum()), leaky_fraction=round(float(either.mean()) if len(va) else 0., 4),
-                min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
+                min_distance=[int(x) for x in D.min(1)] if len(tr) else [],
+                leaky=[_leak(rows, va[k], tr, D[k], near, tr_file) for k in np.flatnonzero(either)] if len(tr) else [])
 
 # %% ../nbs/01_data.ipynb #a2a800b6
 def _components(n:int, a, b) -> np.ndarray:
@@ -511,7 +524,9 @@ def resplit(root:str, # a normalised dataset
             dest:str, # where the re-split dataset goes
             val_frac:float=0.2, # share of groups (by slices) for validation
             seed:int=0, # seed of the group shuffle
-            near:int=8, max_gap:int=1, window:int=30, # grouping, see `slice_groups`
+            near:int=8, # perceptual-hash distance that links two slices into one group (see `slice_groups`)
+            max_gap:int=1, # figshare indices this close, with the same class, are one series
+            window:int=30, # hash links only between slices whose figshare indices are this close (when known)
            ) -> dict:
     "Write a leakage-aware re-split of `root`: slice groups never straddle train and valid."
     root, dest = Path(root), Path(dest)
@@ -595,7 +610,7 @@ def _external_rows(roots:list, near:int) -> tuple:
     "Manifest rows of the external sources, their hashes and twin groups."
     rows = [(root, r) for root in roots for r in read_manifest(root)]
     bits, bad = image_hashes([root/r['file'] for root, r in rows])
-    if bad: raise ValueError(f'unreadable images: {[str(rows[i][0]/rows[i][1]["file"]) for i in bad]}; run `tumor-detect data check --quarantine_defects` first')
+    if bad: raise ValueError(f'unreadable images: {[str(rows[i][0]/rows[i][1]["file"]) for i in bad]}; run `tumor-detect data check --quarantine-defects` first')
     return rows, bits, twin_groups(bits, near)
 
 # %% ../nbs/01_data.ipynb #c0b1e012
@@ -697,7 +712,7 @@ def leakage(root:str, # a normalised dataset
             near:int=8, # perceptual-hash distance under which two slices are twins
            ) -> dict:
     "Leakage audit of a dataset's train/valid split (see `leakage_audit`)."
-    a = leakage_audit(root, near); a.pop('min_distance'); return a
+    a = leakage_audit(root, near); a.pop('min_distance'); a['leaky'] = [f"{l['val']} ~ {l['train']} ({'hash distance ' + str(l['distance']) if l['twin'] else 'adjacent slice'})" for l in a['leaky']]; return a
 
 # %% ../nbs/01_data.ipynb #2557b761
 DEFAULT_REMOTE = 'gs://tumor-detect-data/dvcstore'   # the one place the GCS bucket is named (also .dvc/config)

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TUNE_SPACE', 'param_problems', 'check_data', 'phantom_data', 'check_model', 'git_state', 'data_version',
            'package_versions', 'host_info', 'read_results', 'epoch_seconds', 'pull_run', 'push_run', 'final_metrics',
-           'train', 'tune', 'expand_classes', 'run_summary', 'metrics_table', 'plot_results', 'show_run']
+           'train', 'tune', 'expand_classes', 'run_summary', 'metrics_table', 'plot_results', 'show_run', 'report_html']
 
 # %% ../nbs/03_train.ipynb #9e64bb5b
 import contextlib, csv, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, time, uuid
@@ -89,14 +89,26 @@ def _split_dirs(cfg:dict, p:Path) -> tuple:
 # %% ../nbs/03_train.ipynb #7a1c0e01
 def _import_hint(p:Path, split:str, root:Path) -> str:
     "How to fix a YAML whose images are missing: import it when its folder is an export as downloaded, else fix the entry."
-    if (p.parent/'train'/'images').is_dir():
+    if (p.parent/'train'/'images').is_dir() and not (p.parent/'manifest.csv').exists():   # an import has a manifest
         return f'this looks like an export as downloaded: run `tumor-detect data import {p.parent} data/{p.parent.name}` first and train on data/{p.parent.name}/data.yaml'
-    return f'fix `{split}:` (relative to {root})'
+    there = sorted(d.relative_to(root).as_posix() for d in root.glob('*/images') if d.is_dir()) if root.is_dir() else []
+    return f'fix `{split}:` (relative to {root})' + (f"; image folders there: {', '.join(there)}" if there else '')
+
+# %% ../nbs/03_train.ipynb #2e88scan
+_SCANS = {}   # dataset YAML -> what `_scan` found: the counts `train` prints at the start
+
+def _scan(p:Path, cfg:dict, splits:dict, root:Path):
+    "Refuse a dataset with images ultralytics would drop, naming them; remember the counts (images, repairs) for the run's first line."
+    from tumor_detect.data import check_yolo_split, refuse_defects
+    from tumor_detect.evaluate import image_files
+    found = [f for s, dirs in splits.items() for f in check_yolo_split(dirs, len(cfg['names']), s, root)]
+    refuse_defects(found, str(p), f'Fix or remove them, or move them aside with `tumor-detect data check {root} --quarantine-defects`')
+    _SCANS[p] = dict({s: len(image_files(ds)) for s, ds in splits.items()}, repaired=len(found), kinds=sorted({f.kind for f in found}))
 
 # %% ../nbs/03_train.ipynb #2e881678
 def check_data(data:str # path of a YOLO dataset YAML
               ) -> Path:
-    "The resolved dataset YAML, once it parses and names classes and existing train/val images; clear errors otherwise."
+    "The resolved dataset YAML, once it parses, names classes and existing train/val images that ultralytics would not drop; clear errors otherwise."
     p, fix = _resolve(data), 'pass the data.yaml of a dataset (e.g. from `tumor-detect data import`), or data="" for the phantom'
     if p.is_dir() and (p/'data.yaml').is_file(): p = p/'data.yaml'
     if p.suffix not in ('.yaml', '.yml'): raise ValueError(f'{p}: data must be a dataset .yaml file; {fix}')
@@ -109,6 +121,7 @@ def check_data(data:str # path of a YOLO dataset YAML
         if not dirs: raise ValueError(f'{p}: no `{split}:` entry; name the {split} images folder (relative to {root})')
         for d in dirs:
             if not d.exists(): raise FileNotFoundError(f'{p}: {split} images {d} not found; ' + _import_hint(p, split, root))
+    _scan(p, cfg, splits, root)
     return p
 
 # %% ../nbs/03_train.ipynb #87c2dd82
@@ -306,6 +319,24 @@ class _Progress(_EpochHooks):
         _write_json(self.path, self.record)
         if self.sync: self.sync()                                  # a remote run folder gets each epoch
 
+# %% ../nbs/03_train.ipynb #86614348
+def _hms(s:float) -> str: return f'{s/3600:.1f} h' if s >= 5400 else f'{s/60:.0f} min' if s >= 90 else f'{s:.0f} s'
+
+class _EpochLine(_EpochHooks):
+    "One line per epoch on stdout (a notebook, papermill's log, a cloud job's log): losses, validation mAP, time per epoch and left."
+    def __init__(self, out=None): super().__init__(); self.t, self.times, self.out = None, [], out
+    def on_train_epoch_start(self, tr): self.t = self.t or time.time()
+    def train_epoch(self, tr): self.loss = tr.label_loss_items(tr.tloss, prefix='train')
+    def fit_epoch(self, tr):
+        now = time.time(); self.times.append(now - (self.t or now)); self.t = now
+        per = sum(self.times[-5:])/len(self.times[-5:]); left = max(0, tr.epochs - tr.epoch - 1)*per
+        loss = ' '.join(f"{k.split('/')[-1].removesuffix('_loss')} {float(v):.3f}" for k, v in self.loss.items())
+        m = _metrics(tr.metrics)
+        print(f"epoch {tr.epoch + 1}/{tr.epochs}: loss {loss} | mAP50 {m.get('map50', float('nan')):.3f} mAP50-95 {m.get('map50_95', float('nan')):.3f}"
+              f" | {per:.1f} s/epoch, about {_hms(left)} left", file=self.out, flush=True)
+    def attach(self, model):
+        super().attach(model); model.add_callback('on_train_epoch_start', self.on_train_epoch_start)
+
 # %% ../nbs/03_train.ipynb #7a1c0e20
 def pull_run(url:str, # a remote run folder, e.g. gs://bucket/runs/job
              local:Path # where to put it
@@ -413,7 +444,7 @@ def _same_settings(run_dir:Path, prior:dict, p:dict, only_given:bool=False):
     diff = [f'{k}: {old[k]!r} in the run, {p[k]!r} now' for k in p if k in old and k not in _NOT_SETTINGS
             and norm(k, old[k]) != norm(k, p[k]) and not (only_given and p[k] == dflt.get(k))]
     if diff: raise ValueError(f"{run_dir} holds an interrupted run with other settings ({'; '.join(diff)}); "
-                              f"rerun with the run's settings to resume it, or exist_ok=True (--exist_ok) to start a fresh run over it")
+                              f"rerun with the run's settings to resume it, or exist_ok=True (--exist-ok) to start a fresh run over it")
 
 # %% ../nbs/03_train.ipynb #5d86465a
 def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
@@ -504,6 +535,16 @@ def _sigterm_interrupts():
     finally:
         if old is not None: signal.signal(signal.SIGTERM, old)
 
+# %% ../nbs/03_train.ipynb #e7e9first
+def _first_line(rec:dict, data_yaml:Path):
+    "The run's first line: what it trains on, how many images ultralytics will drop (none: `check_data` refuses those) or repair."
+    from tumor_detect.core import rel_path
+    p = Path(data_yaml).resolve()
+    if p not in _SCANS: check_data(p)
+    s = _SCANS[p]
+    print(f"{rec['name']}: training on {s['train']} train / {s['val']} val images of {rel_path(p)} (data {rec['data']['version']['value'][:12]}); "
+          f"dropped 0, repaired by ultralytics {s['repaired']}{' (' + ', '.join(s['kinds']) + ')' if s['kinds'] else ''}", flush=True)
+
 # %% ../nbs/03_train.ipynb #e7e9b820
 def train(data:str='',             # dataset YAML; '' builds the synthetic phantom (works anywhere, no download)
           model:str='yolov8n.yaml', # architecture YAML (from scratch) or weights .pt to fine-tune (offline: must exist)
@@ -550,7 +591,8 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
     run = _wandb_start(rec, run_dir, wandb_project) if wandb or rec['wandb'] else None
     _write_json(run_dir/'run.json', rec)
     yolo = _ultralytics().YOLO(plan['model'])
-    for hooks in [_Progress(rec, run_dir/'run.json', sync)] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
+    _first_line(rec, data_yaml)
+    for hooks in [_Progress(rec, run_dir/'run.json', sync), _EpochLine()] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
     try:
         with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml))
     except BaseException as e:
@@ -687,3 +729,16 @@ def show_run(run # a run record, its run.json or the run folder
     fig = plot_results(d)
     if fig is None: print(f'{_rel(d)} holds no results.csv: no per-epoch curves for this run')
     else: display(fig); lazy('matplotlib.pyplot').close(fig)
+
+# %% ../nbs/03_train.ipynb #c367aadc
+def report_html(run # a run record, its run.json or the run folder
+               ) -> str:
+    "The run's report as one HTML block (summary, final metrics, curves): what `fill_report` puts at the top of an executed 03_train."
+    import base64, io
+    rec, d = _record(run); fig = plot_results(d)
+    parts = [f"<h3>Job report: run {rec.get('name')}</h3>", run_summary(rec).to_html(), metrics_table(rec).to_html()]
+    if fig is None: parts.append(f'<p>{_rel(d)} holds no results.csv: no per-epoch curves</p>')
+    else:
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); lazy('matplotlib.pyplot').close(fig)
+        parts.append(f'<img alt="training curves" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>')
+    return ''.join(parts)
