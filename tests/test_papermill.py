@@ -96,6 +96,10 @@ def test_pipeline_on_a_tiny_export(tmp_path, caplog):
     checked = {p.name for p in (out/'drift'/'checked').iterdir()}
     assert checked and not checked & ref and drift['checked']['in_reference'] == 0   # the reference holds none of the checked slices
     assert 'validation split' in drift['checked']['what']
+    for stem, key in (('03_train', 'Job report: run train'), ('04_evaluate', 'Job report: '), ('06_drift', 'Job report: drift')):
+        cells = json.loads((out/f'{stem}.ipynb').read_text())['cells']
+        first = next(c for c in cells if c['cell_type'] == 'code' and c.get('outputs'))
+        assert key in json.dumps(first['outputs']), f'{stem}: the first output is not the job report'
 
 
 def _train_job(project:Path, epochs:int=4) -> subprocess.Popen:
