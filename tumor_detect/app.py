@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['NOTICE', 'IMAGE_FORMATS', 'MAX_PIXELS', 'MIN_SIDE', 'DISPLAY_MIN_SIDE', 'TABLE_HEADERS', 'CSS', 'BadInput',
-           'read_upload', 'LogWriter', 'Metrics', 'resolve_weights', 'Service', 'shown', 'caveats', 'auth_from_env',
-           'verdict_md', 'warnings_html', 'ui_detect', 'examples', 'model_card_md', 'model_figures', 'ood_share',
-           'recent_stats', 'drift_status', 'ui_monitor', 'ui_report', 'build_ui', 'create_app', 'free_port',
-           'ServerThread', 'serve']
+           'read_upload', 'LogWriter', 'Metrics', 'resolve_weights', 'Service', 'readable_operating_point', 'shown',
+           'caveats', 'auth_from_env', 'verdict_md', 'warnings_html', 'ui_detect', 'examples', 'model_card_md',
+           'model_figures', 'ood_share', 'recent_stats', 'drift_status', 'ui_monitor', 'ui_report', 'build_ui',
+           'create_app', 'free_port', 'ServerThread', 'serve']
 
 # %% ../nbs/09_app.ipynb #c10f19e1
 import base64, contextlib, dataclasses, hashlib, html, io, json, logging, os, queue, secrets, shutil, socket, tempfile, threading, time
@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from .core import CLASSES, lazy, project_root, sample_dir
 from .predict import Detector, ImageResult, dicom_meta, draw_detections, read_dicom, read_image
+from .predict import calibrate
 from . import monitor
 from .monitor import PredictionLog, default_log_path
 from .drift import EmbeddingHook, image_features, load_reference
@@ -216,11 +217,26 @@ class Service:
         self.max_upload_mb, self.max_pixels, self.reference = max_upload_mb, max_pixels, reference
         self.drift_window, self.drift_min_n = drift_window, drift_min_n
         self.log_conf, self.op_threshold = self._reference_conf(), None
+        self.operating = readable_operating_point(self.weights, self.detector.stamp)
         self.log_path = Path(log_path or default_log_path()); self.log = PredictionLog(self.log_path)
         self.writer = LogWriter(self.log, image_features if log_features else None)
         self.metrics = Metrics(tuple(self.detector.names.values()))
         self.metrics.model.info(dict(version=self.version, sha256=self.sha256, backend=self.detector.backend))
         self.lock, self.started, self.tmp = threading.Lock(), time.time(), Path(tempfile.mkdtemp(prefix='tumor_detect_app_'))
+
+# %% ../nbs/09_app.ipynb #ap170001
+def readable_operating_point(weights, # the served model file
+                             stamp:dict # its stamp (`Detector.stamp`)
+                            ) -> dict:
+    "The operating point in a clinician's terms: the probability from which a tumor is called, and validation sensitivity/specificity there."
+    t, cal = stamp.get('threshold'), stamp.get('calibration')
+    out = dict(threshold=t, p_threshold=None if t is None or not cal else round(float(calibrate(t, cal)), 4))
+    v = stamp.get('validation')                                   # stamped with the model, else the operating.json beside it
+    if not v and t is not None:
+        try: op = json.loads((Path(weights).parent/'operating.json').read_text())
+        except (OSError, ValueError): op = {}
+        if abs(float(op.get('threshold', -1)) - t) < 1e-6: v = (op.get('at_threshold') or {}).get('all')
+    return dict(out, **{k: v[k] for k in ('sensitivity', 'specificity', 'n_tumor', 'n_free') if v and v.get(k) is not None})
 
 # %% ../nbs/09_app.ipynb #1c6e27fa
 def _check_params(conf, iou):
@@ -243,12 +259,13 @@ def _predict(self:Service, data:bytes, # uploaded bytes
     except BadInput as e: self.metrics.error(channel, e.status, e.reason); raise
     except Exception: self.metrics.error(channel, 500, 'internal'); raise
     r.source, r.frame, r.meta = name, meta.get('frame'), {k: v for k, v in meta.items() if k != 'frame'}
-    verdict = r.tumor_present if r.threshold is not None else None
+    verdict = r.tumor_present if r.threshold is not None and not r.refused else None
     logged = dataclasses.replace(r, detections=[d for d in r.detections if d.conf >= self.log_conf])
-    r.detections, r.warnings = shown(r, conf), caveats(r, self.detector.imgsz)
-    if annotate: r.annotated = draw_detections(rgb, r.detections, r.threshold, DISPLAY_MIN_SIDE)
+    r.detections, r.warnings = ([] if r.refused else shown(r, conf)), caveats(r, self.detector.imgsz)
+    if annotate: r.annotated = draw_detections(rgb, r.detections, r.threshold, DISPLAY_MIN_SIDE, scores=False)   # one number: the probability
     ms = (time.perf_counter() - t0)*1000
-    self.metrics.observe(channel, r, ms/1000, infer)
+    if r.refused: self.metrics.error(channel, 422, 'not_brain_mri')        # no verdict: counted as a refused request
+    else: self.metrics.observe(channel, r, ms/1000, infer)
     self.writer.submit(logged, rgb, model_version=self.version, latency_ms=round(ms, 2), image_sha256=_sha256(data), embedding=emb,
                        tumor_present=verdict)
     return r
@@ -285,7 +302,7 @@ def caveats(r:ImageResult, imgsz=(640, 640) # the network's input size
            ) -> list:
     "The result's warnings for the user: the OOD warning first (with its numbers), the detector's own, a tiny-image warning."
     out = [f'This image looks unlike the training data (score {r.ood:.2f}, threshold {r.ood_threshold:.2f}): other MR sequence, '
-           'other orientation, or not a brain MRI slice — treat the result with caution.'] if r.is_ood else []
+           'other orientation, or not a brain MRI slice — treat the result with caution.'] if r.is_ood and not r.refused else []
     out += [w for w in dict.fromkeys(r.warnings) if not (r.is_ood and _is_ood_text(w))]
     net, side = min(imgsz), min(r.width, r.height)
     if 0 < side < net/2 and not any('small' in w.lower() for w in out):
@@ -340,6 +357,13 @@ def _api_json(service:Service, r:ImageResult, ms:float) -> dict:
     dets = [dict(d.to_dict(), above_threshold=None if t is None else bool(d.conf >= t)) for d in r.detections]
     return dict(r.to_dict(), detections=dets, is_ood=r.is_ood, latency_ms=round(ms, 2), model=service.version, notice=NOTICE)
 
+def _refused_json(service:Service, r:ImageResult, ms:float):
+    "422 for an upload that is not a brain MR slice: `{'detail': reason, 'refused': true}` and no verdict."
+    msg = f'{r.source}: no verdict: this upload is {r.refused}'
+    return lazy('fastapi.responses').JSONResponse(dict(detail=msg, refused=True, error=msg, status=422, source=r.source, ood=r.ood,
+                                                       ood_threshold=r.ood_threshold, latency_ms=round(ms, 2), model=service.version,
+                                                       notice=NOTICE), status_code=422)
+
 async def _api_predict(service:Service, file, conf:float, iou:float):
     "Body of `POST /api/predict` once FastAPI has parsed and validated the form: detections JSON or a 4xx JSON error."
     data, name = await file.read(int(service.max_upload_mb*2**20) + 1), Path(file.filename or 'upload').name
@@ -349,7 +373,8 @@ async def _api_predict(service:Service, file, conf:float, iou:float):
     except Exception as e:
         logging.getLogger(__name__).exception('prediction failed')
         return _json_error(500, f'{name}: internal error while scoring ({type(e).__name__}); the server is still running')
-    return _api_json(service, r, (time.perf_counter() - t0)*1000)
+    ms = (time.perf_counter() - t0)*1000
+    return _refused_json(service, r, ms) if r.refused else _api_json(service, r, ms)
 
 # %% ../nbs/09_app.ipynb #1074e4b4
 _DOC = dict(
@@ -360,11 +385,15 @@ _DOC = dict(
     query='Same as the form field of this name (kept for `?conf=0.3` URLs); the form field wins when both are sent.')
 _PREDICT_DOC = ('Detect brain tumors in one MR slice. Send `multipart/form-data` with the image in field `file`, e.g. '
                 '`curl -F file=@slice.jpg -F conf=0.3 URL/api/predict`. The answer holds the boxes (pixels of the original image, '
-                'each marked `above_threshold`), the verdict `tumor_present` at the model\'s operating `threshold`, the '
-                'out-of-distribution score `ood` with `ood_threshold` and `is_ood`, and plain-language `warnings`. ' + NOTICE)
+                'each marked `above_threshold`), the verdict `tumor_present` at the model\'s operating `threshold`, the calibrated '
+                '`probability` of a tumor on the slice (Platt scaling fitted on validation; box `conf` values are not probabilities), the '
+                'out-of-distribution score `ood` with `ood_threshold` and `is_ood`, and plain-language `warnings`. An upload that is '
+                'not a brain MR slice (a photo, logo, chart, blank or constant image, or one far unlike every training slice) gets '
+                'no verdict: **422** with `{"detail": reason, "refused": true}`. ' + NOTICE)
 _ERRORS = {s: {'description': d} for s, d in {400: 'empty upload or malformed multipart body', 401: 'login required',
            413: 'upload over the size or pixel limit', 415: 'not multipart, or an image format we do not read',
-           422: "unreadable image, no 'file' field, or conf/iou not a number in [0, 1]"}.items()}
+           422: "unreadable image, no 'file' field, conf/iou not a number in [0, 1], or not a brain MR slice "
+                '(then `{"detail": reason, "refused": true}`: no verdict)'}.items()}
 
 def _validation_handler(service:Service):
     "FastAPI validation errors on /api/predict as our JSON errors, counted by reason."
@@ -426,29 +455,43 @@ def _api(service:Service, auth:tuple|None=None):
     return app
 
 # %% ../nbs/09_app.ipynb #17e3f69e
-TABLE_HEADERS = ['class', 'confidence', 'operating point', 'x1', 'y1', 'x2', 'y2']
+TABLE_HEADERS = ['class', 'operating point', 'x1', 'y1', 'x2', 'y2']
 
-def verdict_md(r:ImageResult, conf:float) -> str:
-    "The verdict as a heading and one plain line: 'Tumor found' / 'No tumor found', with the threshold that decided it."
-    n, t = len(r.detections), r.threshold
+def _pct(v:float) -> str: return f'{100*v:.0f} %'
+
+def _validation_line(op:dict) -> str:
+    if op.get('sensitivity') is None: return ''
+    return (f" At that point, on its validation slices, it found {_pct(op['sensitivity'])} of the tumor slices ({op.get('n_tumor', '?')}) "
+            f"and called {_pct(op['specificity'])} of the tumor-free slices ({op.get('n_free', '?')}) tumor-free." if op.get('specificity') is not None else '')
+
+def verdict_md(r:ImageResult, conf:float, # display floor
+               op:dict|None=None # the served model's `readable_operating_point`
+              ) -> str:
+    "The verdict as a heading and plain lines: what the one number shown is, and how often the model is right at its threshold."
+    n, t, op = len(r.detections), r.threshold, op or {}
+    if r.refused: return f'### No verdict: not a brain MR slice\nThis upload is {r.refused}.'
     if t is None:
         if not n: return f'### No tumor found\nno box at confidence ≥ {conf:g} (this model has no stored operating threshold)'
         return f'### {n} detection{"s"*(n != 1)}\nevery box at confidence ≥ {conf:g} is shown (this model has no stored operating threshold)'
     below = sum(d.conf < t for d in r.detections)
-    weak = f'{below} weaker box{"es"*(below != 1)} below it, shown in grey' if below else ''
-    if not r.tumor_present: return f"### No tumor found\nno box reached the model's operating threshold {t:.2f}" + (f' ({weak})' if weak else '')
-    top = max(r.detections, key=lambda d: d.conf)
-    return (f'### Tumor found: {top.cls_name} {top.conf:.2f}\n{n - below} box{"es"*(n - below != 1)} at or above the model\'s '
-            f'operating threshold {t:.2f}' + (f'; {weak}' if weak else ''))
+    weak = f' {below} weaker box{"es"*(below != 1)} below the threshold {"are" if below != 1 else "is"} shown in grey.' if below else ''
+    head = f'### Tumor found: {max(r.detections, key=lambda d: d.conf).cls_name}' if r.tumor_present else '### No tumor found'
+    pt = op.get('p_threshold')
+    if r.probability is not None and pt is not None:
+        what = (f'Calibrated probability of a tumor on this slice: **{r.probability:.2f}**; the model calls a tumor from {pt:.2f} on.'
+                + _validation_line(op))
+    else: what = (f"{'A box reached' if r.tumor_present else 'no box reached'} the model's operating threshold {t:.2f} "
+                  '(a box score, not a probability: this model carries no calibration).')
+    return f'{head}\n{what}{weak}'
 
-def _status(r:ImageResult, conf:float, ms:float, version:str) -> str:
+def _status(r:ImageResult, conf:float, ms:float, version:str, op:dict|None=None) -> str:
     "Verdict, then one line on the input (DICOM: frame and safe acquisition tags only), time and model."
     src = f'`{r.source}` ({r.width}×{r.height}'
     if r.meta.get('kind') == 'dicom':
         tags = ', '.join(f'{k} {v}' for k, v in r.meta.get('dicom', {}).items() if k in ('Modality', 'PixelSpacing', 'SliceThickness'))
         fr = f' frame {r.frame + 1} of {r.meta.get("n_frames")}' if r.frame is not None else ''
         src += f', DICOM{fr}' + (f', {tags}' if tags else '')
-    return f'{verdict_md(r, conf)}\n\n{src}) · {ms:.0f} ms · model `{version}`'
+    return f'{verdict_md(r, conf, op)}\n\n{src}) · {ms:.0f} ms · model `{version}`'
 
 def warnings_html(ws:list) -> str:
     "Each warning as an orange banner (empty when there is none)."
@@ -462,8 +505,8 @@ def _prune(d:Path, max_age:float=3600):
         if x.is_dir() and x.stat().st_mtime < cut: shutil.rmtree(x, ignore_errors=True)
 
 def _row(d, t:float|None) -> list:
-    op = '—' if t is None else f'{"at/above" if d.conf >= t else "below"} {t:.2f}'
-    return [d.cls_name, round(d.conf, 3), op, *(round(v) for v in d.box)]
+    op = '—' if t is None else 'at/above the threshold' if d.conf >= t else 'below the threshold (grey)'
+    return [d.cls_name, op, *(round(v) for v in d.box)]
 
 def ui_detect(service:Service, path:str|None, # the uploaded (or example) file
               conf:float=0.25, # display floor
@@ -482,7 +525,7 @@ def ui_detect(service:Service, path:str|None, # the uploaded (or example) file
     js = Path(tempfile.mkdtemp(dir=service.tmp))/f'{p.stem[:60]}.detections.json'   # own folder: a clean download name
     js.write_text(json.dumps(_api_json(service, r, ms), indent=1))
     _prune(service.tmp)
-    return r.annotated, [_row(d, r.threshold) for d in r.detections], str(js), _status(r, conf, ms, service.version), warnings_html(r.warnings)
+    return r.annotated, [_row(d, r.threshold) for d in r.detections], str(js), _status(r, conf, ms, service.version, service.operating), warnings_html(r.warnings)
 
 # %% ../nbs/09_app.ipynb #3194a57c
 def examples(n_per_class:int=2) -> list:
@@ -602,8 +645,8 @@ def _detect_tab(gr, service:Service):
             gallery = gr.Gallery([(_thumb(p), c) for p, c in ex], label='Examples: bundled validation slices (click to score)',
                                  columns=3, height='auto', allow_preview=False, elem_id='examples')
         with gr.Column(scale=2):
+            warn = gr.HTML('', elem_id='warnings')                   # above the verdict: read before it
             status = gr.Markdown('Upload a JPEG/PNG or DICOM slice, or pick an example below.', elem_id='status')
-            warn = gr.HTML('', elem_id='warnings')
             image = gr.Image(label='Detections', type='pil', format='png', interactive=False, elem_id='annotated')
             table = gr.Dataframe(headers=TABLE_HEADERS, label='Detections (pixels of the original image)', interactive=False, elem_id='detections')
             js = gr.File(label='detections.json', interactive=False, elem_id='json')

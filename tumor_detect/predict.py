@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from .core import CLASSES, lazy, project_root
 from .operating import STAMP_KEY, OODProfile, calibrate
+from .refusal import refusal
 
 # %% ../nbs/05_predict.ipynb #d30b7198
 @dataclass
@@ -42,6 +43,7 @@ class ImageResult:
     warnings:list=field(default_factory=list) # plain-language caveats shown with the result
     probability:float|None=None # calibrated probability of a tumor on the image (when the model carries a calibration)
     embedding:np.ndarray|None=field(default=None, repr=False) # backbone embedding, when asked for
+    refused:str|None=None # why the image gets no verdict (not a brain MR slice: `tumor_detect.refusal`); None when judged
     @property
     def ok(self) -> bool: return self.error is None
     @property
@@ -49,6 +51,7 @@ class ImageResult:
     @property
     def tumor_present(self) -> bool:
         "Image-level call: the top box reaches the operating threshold (any box when the model has none)."
+        if self.refused: return False                                # not a brain MR slice: never a tumor call
         return bool(self.detections) if self.threshold is None else self.max_conf >= self.threshold
     @property
     def is_ood(self) -> bool: return self.ood is not None and self.ood_threshold is not None and self.ood > self.ood_threshold
@@ -56,7 +59,7 @@ class ImageResult:
         r = lambda v: None if v is None else round(float(v), 5)
         return dict(source=self.source, frame=self.frame, width=self.width, height=self.height,
                     detections=[d.to_dict() for d in self.detections], meta=self.meta, error=self.error,
-                    tumor_present=self.tumor_present if self.ok else None, score=r(self.max_conf), probability=r(self.probability), threshold=r(self.threshold),
+                    tumor_present=self.tumor_present if self.ok and not self.refused else None, refused=self.refused, score=r(self.max_conf), probability=r(self.probability), threshold=r(self.threshold),
                     ood=r(self.ood), ood_threshold=r(self.ood_threshold), warnings=list(self.warnings))
 
 # %% ../nbs/05_predict.ipynb #832f691b
@@ -393,6 +396,7 @@ class Detector:
                  backend:str='custom', source:str=''):
         self.model, self.names, self.imgsz, self.backend, self.source = model, _names(names), _pair(imgsz), backend, source
         self.stamp, self.threshold, self.ood = {}, None, None   # operating point and OOD profile (`tumor_detect.operating`)
+        self.refuse = None   # no verdict on what is not a brain MR slice (`tumor_detect.refusal`); None: when the model carries a threshold
     def __repr__(self): return f'Detector({self.source!r}, backend={self.backend!r}, imgsz={self.imgsz}, classes={list(self.names.values())})'
 
 # %% ../nbs/05_predict.ipynb #9c7a2a56
@@ -510,7 +514,8 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
                     dets:list, # `Detection`s
                     threshold:float|None=None, # operating threshold: boxes below it are drawn grey, labelled "below threshold"
                     min_side:int=0, # upsample (bicubic, integer factor) images whose short side is below this, for display
-                    overlap:float=0.5 # boxes overlapping more than this are one finding: one label, secondary boxes thin
+                    overlap:float=0.5, # boxes overlapping more than this are one finding: one label, secondary boxes thin
+                    scores:bool=True # print each finding's box confidence in its label (False: the class only)
                    ) -> Image.Image:
     "The image with labelled boxes, one label per finding, drawn with Pillow only; the labels are in `.info['labels']`."
     im = Image.fromarray(img); k = math.ceil(min_side/min(im.size)) if min(im.size) < min_side else 1
@@ -522,7 +527,7 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
         c = _GREY if low else _COLORS[best.cls_id % len(_COLORS)]
         for o in g[1:]: d.rectangle(tuple(v*k for v in o.box), outline=c, width=1)
         x1, y1, x2, y2 = (v*k for v in best.box); d.rectangle((x1, y1, x2, y2), outline=c, width=lw if not low else max(1, lw//2))
-        text = f'{best.cls_name} {best.conf:.2f}' + (f' (+{len(g) - 1})' if len(g) > 1 else '') + (' below threshold' if low else '')
+        text = best.cls_name + (f' {best.conf:.2f}' if scores else '') + (f' (+{len(g) - 1})' if len(g) > 1 else '') + (' below threshold' if low else '')
         l, t, r, b = d.textbbox((0, 0), text, font=font); w, h = r - l + 4, b - t + 4
         x, y = _place((x1, y1 - h, w, h, y1 + lw, y2 + lw), placed, W, H)
         d.rectangle((x, y, x + w, y + h), fill=c); d.text((x + 2 - l, y + 2 - t), text, fill=(255, 255, 255), font=font)
@@ -547,7 +552,7 @@ def _predict_items(self, items:list, conf:float=0.25, iou:float=0.7, annotate:bo
                     for b, s, c in zip(bx, det[:, 4], det[:, 5])]
             res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
                                    annotated=draw_detections(a, dets) if annotate else None, embedding=e))
-    return self._finish(res)
+    return self._finish(res, [it[2] for it in items])
 Detector._predict_items = _predict_items
 
 # %% ../nbs/05_predict.ipynb #4d0845a9
@@ -575,15 +580,17 @@ OOD_WARNING = ('This image looks unlike the training data (OOD score {ood:.1f} >
                'or not a brain MRI slice. Treat the result with caution.')
 SMALL_WARNING = 'The image is {w}x{h} px, far smaller than the {s} px the model works at: boxes and scores may be unreliable.'
 
-def _finish(self, res:list) -> list:
+def _finish(self, res:list, imgs:list|None=None # the decoded images, for `refusal`
+           ) -> list:
     "Attach the model's operating threshold, calibrated probability, OOD score and plain-language warnings to each result."
-    for r in res:
+    for i, r in enumerate(res):
         if not r.ok: continue
         r.threshold = self.threshold
         if cal := self.stamp.get('calibration'): r.probability = float(calibrate(r.max_conf, cal))
         if self.ood is not None and r.embedding is not None:
             r.ood, r.ood_threshold = float(self.ood.score(r.embedding)[0]), self.ood.threshold
             if r.is_ood: r.warnings.append(OOD_WARNING.format(ood=r.ood, thr=r.ood_threshold))
+        if imgs is not None and (self.refuse or (self.refuse is None and self.threshold is not None)): r.refused = refusal(imgs[i], r)
         if min(r.width, r.height) < min(self.imgsz)/2: r.warnings.append(SMALL_WARNING.format(w=r.width, h=r.height, s=min(self.imgsz)))
     return res
 Detector._finish = _finish
