@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 from .core import CLASSES, lazy, project_root, sample_dir
-from .predict import Detector, ImageResult, dicom_meta, draw_detections, read_dicom, read_image
+from .predict import Detector, ImageResult, draw_detections
+from .readers import dicom_meta, read_dicom, read_image
 from . import monitor
 from .monitor import PredictionLog, default_log_path
 from .drift import EmbeddingHook, image_features, load_reference
