@@ -44,9 +44,9 @@ def scores_embeddings(detector, # a loaded `Detector` (.pt, or an .onnx exported
                       files:list, # image files or arrays
                       batch:int=16 # slices per forward pass
                      ) -> tuple:
-    "Image scores (top box confidence) and backbone embeddings of `files`, one forward pass per batch."
-    res = [r for i in range(0, len(files), batch) for r in detector(files[i:i + batch], conf=0.01, batch=batch, embed=True)]
-    return np.array([r.max_conf for r in res]), np.stack([r.embedding for r in res]).astype(np.float32)
+    "Image scores (the raw top class score, as served) and backbone embeddings of `files`, one forward pass per batch."
+    res = [r for i in range(0, len(files), batch) for r in detector(files[i:i + batch], batch=batch, embed=True)]
+    return np.array([r.top_score for r in res]), np.stack([r.embedding for r in res]).astype(np.float32)
 
 # %% ../nbs/12_operating.ipynb #op000020
 def _sources(root:Path, files:list) -> list:

@@ -175,14 +175,14 @@ def _bench_worker(kind:str, weights:str, files:list, n:int, batch:int, threads:i
     t0 = time.perf_counter()
     if kind == 'ultralytics':
         YOLO = lazy('ultralytics').YOLO; import_s += time.perf_counter() - t0
-        m = YOLO(weights, task='detect'); kw = dict(conf=0.25, device='cpu', verbose=False)
+        m = YOLO(weights, task='detect'); kw = dict(conf=0.25, iou=0.5, agnostic_nms=True, device='cpu', verbose=False)
         def one(f):
             r = m.predict(f, **kw); lazy('torch').set_num_threads(threads)   # its predictor setup resets threads
             return r
         many = lambda fs: m.predict(fs, batch=batch, **kw)
     else:
         d = Detector.load(weights, backend=kind, threads=threads)
-        one, many = (lambda f: d(f)), (lambda fs: d(fs, batch=batch))
+        one, many = (lambda f: d(f, conf=0.25)), (lambda fs: d(fs, conf=0.25, batch=batch))
     load_s = time.perf_counter() - t0; t1 = time.perf_counter(); one(files[0]); first_s = time.perf_counter() - t1
     for f in files[1:4]: one(f)                                        # warm-up
     lat, cpu = [], []
@@ -193,7 +193,7 @@ def _bench_worker(kind:str, weights:str, files:list, n:int, batch:int, threads:i
     for i in range(0, n, batch): many(files[i:i + batch])
     thr = n/(time.perf_counter() - t)
     rss, uniq = peak_rss_mb(), list(dict.fromkeys(files))                 # peak RSS of timing, before mAP's big batches
-    res = (_ul_results(m, uniq, conf=0.001, device='cpu', verbose=False, batch=batch) if kind == 'ultralytics'
+    res = (_ul_results(m, uniq, conf=0.001, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=batch) if kind == 'ultralytics'
            else d(uniq, conf=0.001, batch=batch)) if labels else None
     return dict(engine=kind, model=Path(weights).name, threads=threads, p50_ms=_percentile_ms(lat, 50), p95_ms=_percentile_ms(lat, 95),
                 cpu_p50_ms=_percentile_ms(cpu, 50), thr_b16=round(thr, 1), rss_mb=rss,
