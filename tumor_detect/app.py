@@ -231,7 +231,7 @@ def _check_params(conf, iou):
 def _predict(self:Service, data:bytes, # uploaded bytes
              name:str='upload', # file name
              conf:float=0.25, # display floor: boxes from this confidence on are shown (the verdict uses the model's threshold)
-             iou:float=0.7, # NMS IoU threshold
+             iou:float=0.5, # NMS IoU threshold (suppression across classes: one box per lesion)
              channel:str='api', # 'api' or 'ui', for the metrics
              annotate:bool=False # also draw the boxes (`result.annotated`)
             ) -> ImageResult:
@@ -357,7 +357,7 @@ _DOC = dict(
     file='The MR slice: JPEG, PNG, TIFF, BMP or WEBP image, or a DICOM file (.dcm; the middle frame of a multi-frame file).',
     conf='Display floor in [0, 1] (default 0.25): boxes from this confidence on are returned. The verdict (`tumor_present`) '
          "uses the model's own operating threshold (`threshold` in the answer), never this value.",
-    iou='Non-maximum-suppression IoU threshold in [0, 1] (default 0.7).',
+    iou='Non-maximum-suppression IoU threshold in [0, 1] (default 0.5), across classes: one box per lesion.',
     query='Same as the form field of this name (kept for `?conf=0.3` URLs); the form field wins when both are sent.')
 _PREDICT_DOC = ('Detect brain tumors in one MR slice. Send `multipart/form-data` with the image in field `file`, e.g. '
                 '`curl -F file=@slice.jpg -F conf=0.3 URL/api/predict`. The answer holds the boxes (pixels of the original image, '
@@ -423,7 +423,7 @@ def _api(service:Service, auth:tuple|None=None):
         if len((await request.form()).getlist('file')) > 1:
             service.metrics.error('api', 422, 'bad_request'); return _json_error(422, "one slice per request: send a single file in field 'file'")
         pick = lambda *v: next((x for x in v if x is not None))
-        return await _api_predict(service, file, pick(conf, conf_q, 0.25), pick(iou, iou_q, 0.7))
+        return await _api_predict(service, file, pick(conf, conf_q, 0.25), pick(iou, iou_q, 0.5))
     return app
 
 # %% ../nbs/09_app.ipynb #17e3f69e
@@ -468,7 +468,7 @@ def _row(d, t:float|None) -> list:
 
 def ui_detect(service:Service, path:str|None, # the uploaded (or example) file
               conf:float=0.25, # display floor
-              iou:float=0.7) -> tuple:
+              iou:float=0.5) -> tuple:
     "The Detect tab's handler: (annotated image, table rows, JSON file, status markdown, warnings HTML); never raises."
     if not path: return None, [], None, 'Upload a JPEG/PNG or DICOM slice, or pick an example below.', ''
     p, t0 = Path(path), time.perf_counter()
@@ -598,7 +598,7 @@ def _detect_tab(gr, service:Service):
             upload = gr.File(label='MR slice: JPEG / PNG / TIFF or DICOM', type='filepath', elem_id='upload')
             conf = gr.Slider(0.01, 1, 0.25, step=0.01, label='Show boxes from confidence', elem_id='conf',
                              info="display floor only: the verdict uses the model's operating threshold")
-            iou = gr.Slider(0.1, 0.95, 0.7, step=0.05, label='NMS IoU threshold', elem_id='iou')
+            iou = gr.Slider(0.1, 0.95, 0.5, step=0.05, label='NMS IoU threshold', elem_id='iou')
             run = gr.Button('Detect', variant='primary', elem_id='run')
             gallery = gr.Gallery([(_thumb(p), c) for p, c in ex], label='Examples: bundled validation slices (click to score)',
                                  columns=3, height='auto', allow_preview=False, elem_id='examples')

@@ -9,7 +9,7 @@ __all__ = ['STAMP_KEY', 'OOD_WARNING', 'SMALL_WARNING', 'SERIES_KINDS', 'Detecti
            'predict_volume', 'predict_batch', 'default_weights', 'predict_cli']
 
 # %% ../nbs/05_predict.ipynb #58b1a3ab
-import ast, base64, csv, importlib, json, math, platform, time
+import ast, base64, csv, hashlib, importlib, json, math, platform, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -420,23 +420,32 @@ def draw_detections(img:np.ndarray, # uint8 HxWx3
     return im
 
 # %% ../nbs/05_predict.ipynb #27263c6f
+def _key(a:np.ndarray) -> bytes:
+    "A digest of a decoded slice: identical slices (the blank ends of a volume) share one forward pass."
+    return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest() + str(a.shape).encode()
+
 def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False) -> list:
     "Score decoded (name, frame, rgb, meta) items in batches: the image score is the raw top class score, boxes are kept from the display floor up."
     embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
-    floor, res = self.display_floor(conf), []
-    for i in range(0, len(items), batch):
-        chunk = items[i:i + batch]
-        lbs = [letterbox(a, self.imgsz) for _, _, a, _ in chunk]
+    floor, keys, first, out = self.display_floor(conf), [_key(a) for _, _, a, _ in items], {}, {}
+    for i, k in enumerate(keys): first.setdefault(k, i)
+    todo = list(first.values())                                      # each distinct slice once
+    for s in range(0, len(todo), batch):
+        idx = todo[s:s + batch]
+        lbs = [letterbox(items[i][2], self.imgsz) for i in idx]
         x = np.ascontiguousarray(np.stack([l[0] for l in lbs]).transpose(0, 3, 1, 2), dtype=np.float32)
         x /= 255
-        raw, emb = self.model(x, embed=True) if embed else (self.model(x), [None]*len(chunk))
+        raw, emb = self.model(x, embed=True) if embed else (self.model(x), [None]*len(idx))
         top = raw[:, 4:].max((1, 2)) if raw.shape[2] else np.zeros(len(raw))   # the image score: before any floor or NMS
-        for (name, frame, a, meta), (_, g, p), det, e, t in zip(chunk, lbs, postprocess(raw, floor, iou, max_det), emb, top):
-            bx = unletterbox(det[:, :4], g, p, a.shape[:2])
-            dets = [Detection(*map(float, b), int(c), self.names.get(int(c), str(int(c))), float(s), float(tc))
-                    for b, s, c, tc in zip(bx, det[:, 4], det[:, 5], det[:, 6])]
-            res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
-                                   annotated=draw_detections(a, dets) if annotate else None, embedding=e, score=float(t)))
+        for i, (_, g, p), det, e, t in zip(idx, lbs, postprocess(raw, floor, iou, max_det), emb, top):
+            bx = unletterbox(det[:, :4], g, p, items[i][2].shape[:2])
+            out[i] = ([(*map(float, b), int(c), float(sc), float(tc)) for b, sc, c, tc in zip(bx, det[:, 4], det[:, 5], det[:, 6])], e, float(t))
+    res = []
+    for (name, frame, a, meta), k in zip(items, keys):
+        boxes, e, t = out[first[k]]
+        dets = [Detection(x1, y1, x2, y2, c, self.names.get(c, str(c)), sc, tc) for x1, y1, x2, y2, c, sc, tc in boxes]
+        res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
+                               annotated=draw_detections(a, dets) if annotate else None, embedding=e, score=t))
     return self._finish(res)
 Detector._predict_items = _predict_items
 
@@ -495,7 +504,8 @@ def series_score(scores, # slice scores in slice order
 
 # %% ../nbs/05_predict.ipynb #sv100003
 def _rule_text(rule:dict) -> str:
-    if rule['kind'] == 'adjacent': return f"tumor on at least {rule['k']} adjacent slice(s) at the slice threshold {rule['threshold']:.3f}"
+    if rule['kind'] == 'adjacent' and rule['k'] == 1: return f"tumor on any slice at the slice threshold {rule['threshold']:.3f}"
+    if rule['kind'] == 'adjacent': return f"tumor on at least {rule['k']} adjacent slices at the slice threshold {rule['threshold']:.3f}"
     return f"mean of the top {rule['k']} slice score(s) at least {rule['threshold']:.3f}"
 
 def series_verdict(scores, # slice scores in slice order
@@ -609,7 +619,7 @@ def _read_log(p:Path) -> dict:
 
 # %% ../nbs/05_predict.ipynb #5290fd5f
 def _run_params(detector, conf, iou) -> dict:
-    return dict(model=detector.source, backend=detector.backend, imgsz=list(detector.imgsz), conf=conf, iou=iou)
+    return dict(model=detector.source, backend=detector.backend, imgsz=list(detector.imgsz), conf=detector.display_floor(conf), iou=iou)
 
 def _check_resume(out:Path, params:dict, resume:bool):
     "Start fresh, or make sure earlier results in `out` were scored the same way."
@@ -666,7 +676,8 @@ def predict_batch(detector:Detector, # a loaded `Detector`
                   src, # image/DICOM file or folder (searched recursively)
                   out, # output folder: annotated/, detections.csv, detections.json
                   batch:int=16, # images per forward pass
-                  conf:float=0.25, iou:float=0.7,
+                  conf:float|None=None, # display floor for boxes; None = the model's operating threshold
+                  iou:float=0.5,
                   resume:bool=True, # skip files already scored in `out` (failed ones are retried)
                   annotate:bool=True, # write annotated JPEGs under out/annotated
                   progress:bool=True # show a tqdm progress bar
