@@ -58,7 +58,7 @@ def server(tmp_path_factory):
 CONTRACT = """
 import numpy as np
 import tumor_detect.app as A
-from tumor_detect.predict import to_rgb
+from tumor_detect.readers import to_rgb
 class Contract(A.Detector):
     def __call__(self, images, *a, **kw):
         rs, x = super().__call__(images, *a, **kw), to_rgb(images)
