@@ -543,7 +543,7 @@ def ui_detect(service:Service, path:str|list|None, # the uploaded (or example) f
 MAX_SERIES_MB = 400   # one series upload (all its files together); a 256^3 float32 NIfTI is 64 MB
 
 def _predict_series(self:Service, paths:list, # the uploaded files: one NIfTI, or DICOM files of one or more series
-                    conf:float=0.25, iou:float=0.7, channel:str='ui') -> list:
+                    conf:float=0.25, iou:float=0.5, channel:str='ui') -> list:
     "Read, score, count and log every series of one upload: (`Series`, `VolumeResult`) per series; `BadInput` for uploads we refuse."
     t0 = time.perf_counter()
     try:
@@ -604,7 +604,7 @@ def _strip(service:Service, s, v, conf:float) -> list:
         out.append((im, f"slice {ids[k]}" + (' · tumor' if str(ids[k]) in hits else ' · not an MR slice' if r.refused else '')))
     return out
 
-def ui_series(service:Service, paths:list, conf:float=0.25, iou:float=0.7) -> tuple:
+def ui_series(service:Service, paths:list, conf:float=0.25, iou:float=0.5) -> tuple:
     "The Detect tab for a series upload: (most certain slice, rows, JSON, verdict markdown, warnings HTML, strip); never raises."
     t0 = time.perf_counter()
     try: pairs = service.predict_series(paths, conf, iou, 'ui')

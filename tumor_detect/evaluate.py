@@ -778,8 +778,8 @@ _LIMITS = """- Slice-level 2D detector: it sees one slice at a time, with no pat
   for patients, so they are too narrow for new-patient performance.
 - Labels are outlines from one export with known errors (e.g. a mislabelled slice, a tiny box at an image edge).
 - Recall depends on tumor size (see the table above); pituitary tumors are mostly small.
-- Confidences are model scores, not calibrated probabilities (see the ECE). The operating threshold and the OOD
-  threshold were chosen on the validation split; the external test split is the only data neither saw.
+- The operating threshold, the calibration and the OOD threshold were chosen on the validation split; the external
+  test split is the only data none of them saw.
 - The OOD warning flags images unlike the training slices as the backbone sees them; it is no guarantee that an
   image without a warning is in scope."""
 
@@ -823,8 +823,10 @@ def _operating_section(op:dict) -> list:
     rows = [[k, v.get('n_tumor'), v.get('n_free'), _f(v.get('sensitivity')), _f(v.get('specificity'))] for k, v in at.items()]
     return ['## Operating point', f"Stored threshold on the image score (the network's top class score): **{_f(op.get('threshold'))}**. "
             f"Rule: {op.get('threshold_rule', '-')}. Per-source thresholds: {op.get('per_source_thresholds')}. "
-            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" The score is calibrated to a probability by Platt scaling fitted on validation "
-            f"(ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation)." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" **Calibration:** the tumor probability of a slice (`probability` in every "
+            f"result, the one number the app shows) is its image score through Platt scaling at an even prior (50 % tumor), fitted "
+            f"on validation (ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation); box "
+            f"confidences are not probabilities." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
             *([f"Series rule: **{sr['rule']}**, chosen as the {sr['selection']}. On validation ({sr['data']}, "
                f"{sr['validation']['n_tumor']} tumor series, {sr['validation']['n_free']} tumor-free; negatives: {sr['negatives']}): series sensitivity "
                f"{_f(sr['validation']['sensitivity'])} ({_ci(sr['validation']['sensitivity_ci'])}), specificity {_f(sr['validation']['specificity'])} "

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SERIES_CANDIDATES', 'fit_ood', 'ood_threshold', 'ood_auroc', 'scores_embeddings', 'per_source_threshold',
            'fit_calibration', 'series_groups', 'tumor_free_runs', 'series_table', 'series_rates', 'fit_series_rule',
-           'operating_point', 'nonbrain_images', 'ood_report']
+           'operating_point', 'nonbrain_images', 'ood_report', 'ood_error_catch']
 
 # %% ../nbs/12_operating.ipynb #op000003
 import json, re, time
@@ -283,3 +283,50 @@ def ood_report(detector, # a loaded torch `Detector` that carries an OOD profile
         s = detector.ood.score(scores_embeddings(detector, arrs(xs), batch)[1])
         rep[k] = dict(n=len(s), auroc=ood_auroc(s_in, s), flagged=float((s > thr).mean()))
     return rep
+
+# %% ../nbs/12_operating.ipynb #op170002
+def _catch(flag:np.ndarray, y:np.ndarray, call:np.ndarray) -> dict:
+    "Share of misses, false alarms and correct calls that carry the warning."
+    share = lambda m: (round(float(flag[m].mean()), 4) if m.any() else None)
+    miss, fa = y & ~call, ~y & call
+    return dict(n_miss=int(miss.sum()), miss_warned=share(miss), n_false_alarm=int(fa.sum()), false_alarm_warned=share(fa),
+                correct_warned=share(~(miss | fa)), warned=round(float(flag.mean()), 4))
+
+def _series_warned(ood:np.ndarray, thr:float, series:list) -> dict:
+    "Share of series whose median slice OOD score is over `thr`."
+    s = np.asarray(series); med = [float(np.median(ood[s == k])) for k in sorted(set(series))]
+    return dict(n_series=len(med), series_warned=round(float(np.mean([m > thr for m in med])), 4))
+
+# %% ../nbs/12_operating.ipynb #op170003
+def ood_error_catch(detector, # a loaded `Detector` with its stamped threshold and OOD profile (and embeddings)
+                    data:str, # dataset yaml whose manifest names each slice's source
+                    split:str='val', # split whose errors are counted
+                    fit_split:str='train', # split whose embeddings make the profiles
+                    n_fit:int=2000, # most `fit_split` slices (seeded random subset, as `operating_point`)
+                    quantile:float=0.99, # OOD threshold: this quantile of the in-profile sources' `split` slices
+                    external:dict|None=None, # name -> (images, tumor flags or None: from label files, series names or None): unseen sources
+                    seed:int=0, batch:int=16) -> dict:
+    "Leave one source out of the OOD profile; per source the AUROC and the share of its misses and false alarms that carry the warning."
+    if detector.threshold is None or detector.ood is None: raise ValueError(f'{detector.source}: needs a stamped threshold and OOD profile (`operating_point`)')
+    root, thr, t0 = Path(data).resolve().parent, detector.threshold, time.time()
+    tf, vf = _split_files(data, fit_split), _split_files(data, split)
+    if len(tf) > n_fit: tf = sorted(np.random.default_rng(seed).choice(tf, n_fit, replace=False).tolist())
+    grp = lambda fs: np.array([s.split('-')[0] for s in _sources(root, fs)])
+    tg, vg, y = grp(tf), grp(vf), _tumor_flags(vf)
+    _, te = scores_embeddings(detector, tf, batch); sc, ve = scores_embeddings(detector, vf, batch); call = sc >= thr
+    rows = []
+    for g in sorted(set(vg)) if len(set(tg)) > 1 else []:               # one source only: nothing to leave out
+        if (tg != g).sum() < 10: continue
+        prof = fit_ood(te[tg != g]); s_in, s_out = prof.score(ve[vg != g]), prof.score(ve[vg == g]); t = ood_threshold(s_in, quantile)
+        rows.append(dict(source=g, profile=f'without {g}', n=int((vg == g).sum()), auroc=round(ood_auroc(s_in, s_out), 4), ood_threshold=round(t, 2),
+                         **_catch(s_out > t, y[vg == g], call[vg == g])))
+    so = detector.ood.score(ve)
+    rows.append(dict(source='all', profile='stamped (every source)', n=len(vf), auroc=None, ood_threshold=round(detector.ood.threshold, 2),
+                     **_catch(so > detector.ood.threshold, y, call)))
+    for k, (fs, lab, series) in (external or {}).items():
+        s, e = scores_embeddings(detector, fs, batch); o = detector.ood.score(e)
+        lab = _tumor_flags(fs) if lab is None else np.asarray(lab, bool)
+        rows.append(dict(source=k, profile='stamped (never saw it)', n=len(fs), auroc=round(ood_auroc(so, o), 4),
+                         ood_threshold=round(detector.ood.threshold, 2), **_catch(o > detector.ood.threshold, lab, s >= thr),
+                         **(_series_warned(o, detector.ood.threshold, series) if series else {})))
+    return dict(rows=rows, threshold=thr, quantile=quantile, n_fit=len(tf), data=_rel(data), split=split, seconds=round(time.time() - t0, 1))
