@@ -8,8 +8,8 @@ __all__ = ['IMG_SUFFIXES', 'IOU_THRS', 'SIZE_EDGES', 'image_files', 'label_path'
            'bootstrap_ap50', 'bootstrap_map50', 'image_scores', 'roc_auc', 'image_level', 'choose_threshold',
            'reliability', 'size_bucket', 'recall_by_size', 'confusion_matrix', 'plot_confusion', 'pr_curves', 'plot_pr',
            'plot_roc', 'plot_reliability', 'sha256', 'read_predictions', 'single_label', 'stored_threshold',
-           'model_stamp', 'model_settings', 'evaluate', 'format_metrics', 'metrics_markdown', 'eval_cli', 'model_card',
-           'card_cli']
+           'model_stamp', 'model_settings', 'served_records', 'series_level', 'evaluate', 'format_metrics',
+           'metrics_markdown', 'eval_cli', 'model_card', 'card_cli']
 
 # %% ../nbs/04_evaluate.ipynb #4cece6eb
 import datetime, hashlib, json, os, tempfile, time, warnings
@@ -518,11 +518,11 @@ def _versions() -> dict:
     import tumor_detect, ultralytics, torch
     return dict(tumor_detect=tumor_detect.__version__, ultralytics=ultralytics.__version__, torch=torch.__version__)
 
-def _extras(recs:list, names:dict, thr:float, n_boot:int, seed:int, cal:dict|None=None) -> dict:
-    "What ultralytics does not report, from our own matching of the prediction pass."
+def _extras(recs:list, names:dict, thr:float, n_boot:int, seed:int, cal:dict|None=None, served:list|None=None) -> dict:
+    "What ultralytics does not report: mAP from our own matching of its prediction pass; image-level figures from `served` records when given."
     st = detection_stats(recs, len(names))
     m50, m5095 = mean_ap(st, len(names))
-    one = [single_label(r) for r in recs]
+    one = served if served is not None else [single_label(r) for r in recs]
     scores, labels = image_scores(one)
     boot = bootstrap_ap50(st, n_boot, seed)
     both = 0 < labels.sum() < len(labels)
@@ -588,6 +588,49 @@ def _refuse_dropped(files:list, names:dict, agnostic:bool, what:str):
     refuse_defects(check_yolo_split(files, 10**9 if agnostic else len(names)), what,
                    'Fix or remove them (`tumor-detect data check DATASET --quarantine-defects` moves them aside); a score of the rest would not be this split\'s')
 
+# %% ../nbs/04_evaluate.ipynb #ev170001
+def _detector_device(device:str) -> str: return device if device == 'cpu' or device.startswith('cuda') else f'cuda:{device}'
+
+def served_records(weights:str, # `.pt` or `.onnx` model
+                   files:list, # images with YOLO labels beside them
+                   imgsz:int=0, batch:int=16, device:str='cpu',
+                   agnostic:bool=False # score every class as one "tumor" class
+                  ) -> tuple:
+    "Image records of `files` scored by the served `Detector` (its preprocessing and NMS; boxes from 0.001 up), and its results."
+    from tumor_detect.predict import Detector
+    det = Detector.load(weights, imgsz=imgsz or None, device=_detector_device(device))
+    res, recs = det(files, conf=0.001, batch=batch), []
+    for f, r in zip(files, res):
+        gc, gb = read_labels(label_path(f)); wh = np.array([r.width, r.height]*2, float)
+        b = np.array([d.box for d in r.detections], float).reshape(-1, 4)/wh
+        c = np.array([0 if agnostic else d.cls_id for d in r.detections], int)
+        recs.append(image_record(np.zeros_like(gc) if agnostic else gc, gb, c, [d.conf for d in r.detections], b, f))
+    return recs, res
+
+
+# %% ../nbs/04_evaluate.ipynb #ev170002
+def series_level(results:list, # served `ImageResult`s of a split
+                 labels, # tumor flag per result
+                 pattern:str, # regex on the results' paths: named groups `series` (others split further), optional `slice`
+                 rule:dict|None=None, # the model's series rule (`stamp['series']`); None: any slice at `slice_threshold`
+                 slice_threshold:float|None=None, # the model's slice threshold
+                 files:list|None=None # the paths the pattern is matched on; `r.source` when None
+                ) -> dict:
+    "Series sensitivity and specificity (Wilson 95% CIs) of the series rule, with tumor-free runs of tumor series as a second negative set."
+    from tumor_detect.operating import series_groups, series_rates, series_table
+    from tumor_detect.predict import series_verdict
+    groups, miss = series_groups(files or [r.source for r in results], pattern)
+    if not groups: raise ValueError(f'no image matches the series pattern {pattern!r}; check it against a file name such as {Path((files or [results[0].source])[0]).name}')
+    rule = dict(rule or dict(kind='adjacent', k=1, threshold=0.25 if slice_threshold is None else slice_threshold))
+    s, tab = [r.top_score for r in results], None
+    tab = series_table(s, labels, groups, margin=2)
+    real, runs = series_rates([t for t in tab if t[3] != 'run'], rule), series_rates([t for t in tab if t[3] == 'run'], rule)
+    return dict(rule=series_verdict([], rule)['rule'], n_series=len(groups), n_tumor_series=real['n_tumor'], n_free_series=real['n_free'],
+                sensitivity=real['sensitivity'], sensitivity_ci=real['sensitivity_ci'], specificity=real['specificity'], specificity_ci=real['specificity_ci'],
+                n_free_runs=runs['n_free'], specificity_runs=runs['specificity'], specificity_runs_ci=runs['specificity_ci'],
+                n_slices_in_no_series=len(miss), pattern=pattern)
+
+
 # %% ../nbs/04_evaluate.ipynb #23bd6720
 def evaluate(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
              data:str='', # dataset yaml; may be '' when `split` is an images folder
@@ -603,7 +646,8 @@ def evaluate(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
              thr:float=-1, # operating threshold for image-level, size and confusion metrics; -1 = the model's own (else 0.25)
              agnostic:bool=False, # score every class as one "tumor" class (datasets with other class names)
              workers:int=0, # dataloader workers of ultralytics' validator
-             plots:bool=False # also keep ultralytics' own validation plots in `out`/ultralytics
+             plots:bool=False, # also keep ultralytics' own validation plots in `out`/ultralytics
+             series:str='' # regex on image paths (named groups `series`, optional `slice`): add `series_level` under the model's series rule
             ) -> dict:
     "Score `weights` on a split of any YOLO dataset; returns (and writes to `out`) a JSON-ready metrics dict."
     t0 = time.time()
@@ -625,10 +669,14 @@ def evaluate(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
         project = Path(out)/'ultralytics' if out and plots else Path(tmp)
         uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, names=names, workers=workers, **kw)
         recs = _val_records(files, project/'val'/'labels', agnostic)
-    ex = _extras(recs, names, thr, n_boot, seed, model_stamp(weights, model).get('calibration'))
+    served, res = served_records(weights, files, imgsz, batch, device, agnostic)       # image-level figures: as served
+    ex = _extras(recs, names, thr, n_boot, seed, model_stamp(weights, model).get('calibration'), served)
     d = _report(uv, ex, names, dict(weights=rel_path(weights), weights_sha256=sha256(weights),
         data=rel_path(data) if data else '', split=split, images=[rel_path(s) for s in srcs], n_images=len(files),
         data_names=dnames, settings=dict(kw, thr=thr, thr_source=thr_src, agnostic=agnostic, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
+    if series:
+        rule = lazy('tumor_detect.predict').read_stamp(weights).get('series')
+        d['series_level'] = _clean(series_level(res, [len(r['gt_cls']) > 0 for r in served], series, rule, thr, files))
     if not d['map50_check']['ok']: warnings.warn(f"mAP50 cross-check failed: {d['map50_check']}")
     d['elapsed_s'] = round(time.time() - t0, 2)
     if out: d['files'] = _write_outputs(d, ex, names, out)
@@ -691,11 +739,15 @@ def _sections(d:dict, md:bool=True) -> list:
         ['precision', _f(d.get('precision')), ''], ['recall', _f(d.get('recall')), ''],
         [f"image sensitivity ({thr}; {il.get('n_positive', '?')} tumor images)", _f(il.get('sensitivity')), _ci(il.get('sensitivity_ci'))],
         [f"image specificity ({thr}; {il.get('n_negative', '?')} tumor-free)", _f(il.get('specificity')), _ci(il.get('specificity_ci'))],
-        ['image ROC AUC (score = top box confidence)', _f(il.get('auc')), ''],
+        ['image ROC AUC (score = top class score, as served)', _f(il.get('auc')), ''],
         ['image score ECE (10 bins)', _f((d.get('calibration') or {}).get('ece')), ''],
         [f"calibrated probability ECE (10 bins, at prior {_f((d.get('calibrated_probability') or {}).get('prior'), 2)})",
          _f((d.get('calibrated_probability') or {}).get('ece')), ''],
-        [f"top-1 class accuracy ({thr}; {il.get('n_top1', '?')} detected)", _f(il.get('top1_class_accuracy')), '']])
+        [f"top-1 class accuracy ({thr}; {il.get('n_top1', '?')} detected)", _f(il.get('top1_class_accuracy')), '']]
+        + ([[f"series sensitivity ({sl['rule']}; {sl['n_tumor_series']} tumor series)", _f(sl['sensitivity']), _ci(sl['sensitivity_ci'])],
+            [f"series specificity ({sl['n_free_series']} tumor-free series)", _f(sl['specificity']), _ci(sl['specificity_ci'])],
+            [f"series specificity on tumor-free runs of tumor series ({sl['n_free_runs']})", _f(sl['specificity_runs']), _ci(sl['specificity_runs_ci'])]]
+           if (sl := d.get('series_level')) else []))
     pc = t(['class', 'instances', 'precision', 'recall', 'mAP50', 'AP50 95% CI', 'mAP50-95'],
            [[k, v.get('n_instances'), *(_f(v.get(m)) for m in ('precision', 'recall', 'map50')), _ci(v.get('map50_ci')), _f(v.get('map50_95'))]
             for k, v in (d.get('per_class') or {}).items()])
@@ -733,10 +785,11 @@ def eval_cli(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
              device:str='cpu', # 'cpu', '0', 'cuda:0', ...
              n_boot:int=1000, # bootstrap resamples for the mAP50 interval
              thr:float=-1, # operating threshold for image-level metrics; -1 = the model's stored threshold (else 0.25)
-             agnostic:bool=False # score every class as one "tumor" class, for datasets with other class names
+             agnostic:bool=False, # score every class as one "tumor" class, for datasets with other class names
+             series:str='' # regex on image paths with named groups `series` (and optional `slice`): report series-level figures
             ) -> dict:
     "`tumor-detect eval`: print the metrics table of WEIGHTS on a split and write the JSON."
-    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr, agnostic=agnostic)
+    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr, agnostic=agnostic, series=series)
     print(format_metrics(d))
     if json: _write_json(json, d)
     return d
@@ -792,8 +845,8 @@ _LIMITS = """- Slice-level 2D detector: it sees one slice at a time, with no pat
   for patients, so they are too narrow for new-patient performance.
 - Labels are outlines from one export with known errors (e.g. a mislabelled slice, a tiny box at an image edge).
 - Recall depends on tumor size (see the table above); pituitary tumors are mostly small.
-- Confidences are model scores, not calibrated probabilities (see the ECE). The operating threshold and the OOD
-  threshold were chosen on the validation split; the external test split is the only data neither saw.
+- The operating threshold, the calibration and the OOD threshold were chosen on the validation split; the external
+  test split is the only data none of them saw.
 - The OOD warning flags images unlike the training slices as the backbone sees them; it is no guarantee that an
   image without a warning is in scope."""
 
@@ -835,10 +888,16 @@ def _operating_section(op:dict) -> list:
     if not op: return []
     at = op.get('at_threshold') or {}
     rows = [[k, v.get('n_tumor'), v.get('n_free'), _f(v.get('sensitivity')), _f(v.get('specificity'))] for k, v in at.items()]
-    return ['## Operating point', f"Stored threshold on the image score (top box confidence): **{_f(op.get('threshold'))}**. "
+    return ['## Operating point', f"Stored threshold on the image score (the network's top class score): **{_f(op.get('threshold'))}**. "
             f"Rule: {op.get('threshold_rule', '-')}. Per-source thresholds: {op.get('per_source_thresholds')}. "
-            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" The score is calibrated to a probability by Platt scaling fitted on validation "
-            f"(ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation)." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" **Calibration:** the tumor probability of a slice (`probability` in every "
+            f"result, the one number the app shows) is its image score through Platt scaling at an even prior (50 % tumor), fitted "
+            f"on validation (ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation); box "
+            f"confidences are not probabilities." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            *([f"Series rule: **{sr['rule']}**, chosen as the {sr['selection']}. On validation ({sr['data']}, "
+               f"{sr['validation']['n_tumor']} tumor series, {sr['validation']['n_free']} tumor-free; negatives: {sr['negatives']}): series sensitivity "
+               f"{_f(sr['validation']['sensitivity'])} ({_ci(sr['validation']['sensitivity_ci'])}), specificity {_f(sr['validation']['specificity'])} "
+               f"({_ci(sr['validation']['specificity_ci'])})."] if (sr := op.get('series_rule')) else []),
             '## Out-of-distribution warning', f"Threshold {_f(op.get('ood_threshold'), 2)} on the Mahalanobis distance of the "
             f"backbone embedding; rule: {op.get('ood_rule', '-')}. Share of validation slices flagged per source: {op.get('ood_flagged')}."]
 
