@@ -124,7 +124,7 @@ def series_table(scores, labels, # slice scores and tumor flags, aligned with th
 
 def _wilson(k:int, n:int, z:float=1.96) -> list:
     from tumor_detect.evaluate import _wilson as w
-    return w(k, n, z)
+    return [None if v is None else round(v, 4) for v in w(k, n, z)]
 
 def series_rates(table:list, rule:dict) -> dict:
     "Series sensitivity and specificity (Wilson 95% CIs) of `rule` on a `series_table`."
