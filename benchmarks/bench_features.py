@@ -11,7 +11,7 @@ from pathlib import Path
 from fastcore.script import call_parse
 from tumor_detect.core import lazy, sample_dir
 from tumor_detect.drift import _image_features_ref, image_features
-from tumor_detect.predict import _list_images, read_image
+from tumor_detect.readers import _list_images, read_image
 
 def _rate(f, imgs:list, repeat:int) -> float:
     "Best of `repeat` passes over `imgs`, in slices/s (the best pass is the one least disturbed by other processes)."

@@ -13,7 +13,9 @@ import json, tempfile
 from pathlib import Path
 from fastcore.script import call_parse
 from tumor_detect.core import sample_dir
-from tumor_detect.predict import _expand, bench, bench_table, cpu_peak_gflops, default_weights, export_onnx, quantize_onnx
+from tumor_detect.predict import default_weights
+from tumor_detect.readers import _expand
+from tumor_detect.serving import bench, bench_table, cpu_peak_gflops, export_onnx, quantize_onnx
 
 @call_parse
 def main(weights:str='', # .pt checkpoint; default models/reference/best.pt

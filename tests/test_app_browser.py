@@ -10,7 +10,7 @@ tiny-image warning (screenshots no_tumor.png, ood.png, tiny.png).
 
 Needs (CI): `apt-get install -y chromium` and `pip install playwright` (never `playwright install`: we drive the
 system Chromium). Skipped with the reason when either is missing."""
-import json, os, shutil, subprocess, sys, time
+import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import urlopen
@@ -58,7 +58,7 @@ def server(tmp_path_factory):
 CONTRACT = """
 import numpy as np
 import tumor_detect.app as A
-from tumor_detect.predict import to_rgb
+from tumor_detect.readers import to_rgb
 class Contract(A.Detector):
     def __call__(self, images, *a, **kw):
         rs, x = super().__call__(images, *a, **kw), to_rgb(images)
@@ -95,6 +95,27 @@ def _slice():
     return examples()[2][0]                         # a labelled meningioma slice of the bundled sample
 
 
+def _dicom_series(d, n=6):
+    "`n` bundled slices as one DICOM series (one file each, shuffled names; positions 5 mm apart)."
+    import numpy as np
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from tumor_detect.core import sample_dir
+    uid, out = generate_uid(), []
+    for k, p in enumerate(sorted((sample_dir()/'valid'/'images').glob('*.jpg'))[:n]):
+        a = np.asarray(Image.open(p).convert('L').resize((256, 256)))
+        ds = Dataset(); ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.Modality, ds.SeriesInstanceUID, ds.InstanceNumber = 'MR', uid, k + 1
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, 5.0*k], [1, 0, 0, 0, 1, 0]
+        ds.Rows, ds.Columns = a.shape; ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelData = 1, 'MONOCHROME2', a.tobytes()
+        f = d/f'im{(k*5) % n}.dcm'; ds.save_as(f, enforce_file_format=True); out.append(str(f))
+    return out
+
+
 def examples_first_name():
     from tumor_detect.app import examples
     return examples()[0][0].name
@@ -113,8 +134,24 @@ def test_detect_in_browser(server, tmp_path):
         expect(page.locator('#annotated img')).to_be_visible(timeout=90_000)
         expect(page.locator('#detections')).to_contain_text('meningioma', timeout=30_000)
         expect(page.locator('#status')).to_contain_text('Tumor found', timeout=30_000)   # the model's own operating threshold
+        expect(page.locator('#status')).to_contain_text('Calibrated probability of a tumor on this slice: ')   # what the number is
+        expect(page.locator('#status')).to_contain_text('of the tumor slices')                                # how often it is right
         SHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOT), full_page=True)
+
+        import matplotlib                                                 # a photo: no verdict at all
+        _upload(page, Path(matplotlib.get_data_path())/'sample_data'/'grace_hopper.jpg')
+        expect(page.locator('#status h3')).to_have_text('No verdict: not a brain MR slice', timeout=60_000)
+        expect(page.locator('#status')).to_contain_text('a colour image')
+        expect(page.locator('#status')).not_to_contain_text('Tumor found')
+        page.screenshot(path=str(SHOT.with_name('refused.png')), full_page=True)
+
+        (tmp_path/'series').mkdir()                                       # a DICOM series in one upload: one answer
+        _upload(page, _dicom_series(tmp_path/'series'))
+        expect(page.locator('#status h3').first).to_have_text(re.compile(r'^(Tumor found on slices .+, most certain at \d+|No tumor found in 6 slices)$'), timeout=90_000)
+        expect(page.locator('#status')).to_contain_text('Series rule: ')
+        expect(page.locator('#series img')).to_have_count(6, timeout=30_000)   # the strip: every slice with its boxes
+        page.screenshot(path=str(SHOT.with_name('series.png')), full_page=True)
 
         bad = tmp_path/'notes.png'; bad.write_bytes(b'this is not an image')
         page.locator('#upload button[aria-label*="Clear" i], #upload button[aria-label*="Remove" i]').first.click()
@@ -135,7 +172,7 @@ def test_detect_in_browser(server, tmp_path):
     assert SHOT.stat().st_size > 10_000
     assert outside == [], outside
     health = json.load(urlopen(server + '/health', timeout=5))
-    assert health['status'] == 'ok' and health['log']['written'] + health['log']['pending'] == 2   # upload + example; the refused one is not logged
+    assert health['status'] == 'ok' and health['log']['written'] + health['log']['pending'] == 3 + 6   # upload, photo (refused: logged), 6 series slices, example
 
 
 def _upload(page, path, first=False):
@@ -170,9 +207,10 @@ def test_verdict_and_warnings_in_browser(contract_server, tmp_path):
         expect(page.locator('#warnings')).to_contain_text('This image looks unlike the training data (score', timeout=90_000)
         expect(page.locator('#warnings')).to_contain_text('treat the result with caution')
         expect(page.locator('#warnings .td-warn').first).to_be_visible()
+        assert page.locator('#warnings').bounding_box()['y'] < page.locator('#status').bounding_box()['y']   # read before the verdict
         expect(page.locator('#status h3')).to_contain_text('Tumor found: ')
         expect(page.locator('#annotated img')).to_be_visible()
-        expect(page.locator('#detections')).to_contain_text('at/above 0.50')
+        expect(page.locator('#detections')).to_contain_text('at/above the threshold')
         page.screenshot(path=str(SHOT.with_name('ood.png')), full_page=True)
 
         _upload(page, tiny)                                                  # pydicom's 64x64 MR crop

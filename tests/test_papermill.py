@@ -49,7 +49,29 @@ def tiny_export(dest:Path, n_train:int=8, n_val:int=6) -> Path:
 
 TRAIN_SMALL = dict(epochs=1, imgsz=64, batch=4, device='cpu', workers=0, plots=False)
 
-def test_pipeline_on_a_tiny_export(tmp_path):
+@pytest.mark.parametrize('stem', STAGES)
+def test_misspelt_parameter_stops_at_once(stem, tmp_path):
+    "papermill -p of a name the notebook does not take: the job stops in the cell after the parameters, naming the known ones."
+    nb = project_root()/'nbs'/f'{stem}.ipynb'
+    known = list(pm.inspect_notebook(str(nb)))
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(nb), str(tmp_path/'out.ipynb'), parameters={known[0] + 's': 1}, cwd=str(nb.parent),
+                            progress_bar=False, kernel_name='python3')
+    assert f"unknown parameter {known[0]}s for {stem}" in str(e.value) and f"it takes: {', '.join(known)}" in str(e.value)
+    cells = [c for c in json.loads((tmp_path/'out.ipynb').read_text())['cells'] if c['cell_type'] == 'code']
+    ran = [i for i, c in enumerate(cells) if c.get('execution_count')]
+    assert 'check_parameters(' in ''.join(cells[ran[-1]]['source'])            # it stopped right there
+    assert ran[-1] < 8, f'{stem}: {ran[-1]} code cells ran before the check'   # at once: before the library's examples
+
+def test_pipeline_rejects_a_misspelt_stage_or_parameter(tmp_path):
+    from tumor_detect.pipeline import run_pipeline
+    with pytest.raises(ValueError, match="'03_trian' is not a stage of this run"):
+        run_pipeline(str(tmp_path/'a'), params={'03_trian': {'epochs': 1}}, phantom=True)
+    with pytest.raises(ValueError, match="03_train has no parameter 'epoch'; did you mean 'epochs'"):
+        run_pipeline(str(tmp_path/'b'), params={'03_train': {'epoch': 1}}, phantom=True)
+    assert not (tmp_path/'a').exists() and not (tmp_path/'b').exists()          # nothing started
+
+def test_pipeline_on_a_tiny_export(tmp_path, caplog):
     "Each stage uses the imported export: training, evaluation and drift name it in summary.json; no phantom."
     from tumor_detect.pipeline import run_pipeline
     exp = tiny_export(tmp_path/'export')
@@ -68,6 +90,16 @@ def test_pipeline_on_a_tiny_export(tmp_path):
     assert (out/'drift'/'drift_report.json').exists() and (out/'drift'/'drift-reference.json').exists()
     assert json.loads((out/'train'/'run.json').read_text())['status'] == 'finished'
     assert (out/'eval'/'metrics.json').exists() and not (out/'train'/'.cache').exists()
+    assert not [r.message for r in caplog.records if 'unknown parameter' in r.message.lower()]     # no warning to learn to ignore
+    import pandas as pd
+    ref = set(pd.read_csv(out/'drift'/'drift-reference.csv')['source'])
+    checked = {p.name for p in (out/'drift'/'checked').iterdir()}
+    assert checked and not checked & ref and drift['checked']['in_reference'] == 0   # the reference holds none of the checked slices
+    assert 'validation split' in drift['checked']['what']
+    for stem, key in (('03_train', 'Job report: run train'), ('04_evaluate', 'Job report: '), ('06_drift', 'Job report: drift')):
+        cells = json.loads((out/f'{stem}.ipynb').read_text())['cells']
+        first = next(c for c in cells if c['cell_type'] == 'code' and c.get('outputs'))
+        assert key in json.dumps(first['outputs']), f'{stem}: the first output is not the job report'
 
 
 def _train_job(project:Path, epochs:int=4) -> subprocess.Popen:

@@ -120,10 +120,10 @@ _REPL = None
 _TMP = re.compile(r'(?:%s)(?:/[^/\s\'"<>()\[\],;:]+)?' % '|'.join(sorted({re.escape(tempfile.gettempdir().rstrip('/')), '/tmp', '/var/tmp', '/dev/shm'}, key=len, reverse=True)))
 _TIME = [
     (re.compile(r'\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}|\s?UTC)?\b'), '<time>'),
-    (re.compile(r'\b(\d+(\.\d+)?\s?(ms|secs?|seconds|mins?|minutes|hours)|\d+\.\d+\s?s)\b'), '<duration>'),
+    (re.compile(r'\b(\d+(\.\d+)?[ \t]?(ms|secs?|seconds|mins?|minutes|hours)|\d+\.\d+[ \t]?s)\b'), '<duration>'),   # not across lines: a table's "epochs 29\nseconds 434.62\"
     (re.compile(r'(?<=[\'"])\d+ ?s(?=[\'"])'), '<duration>'),                      # '11 s'
     (re.compile(r'\b1[6-9]\d{8}\.\d+\b'), '<time>'),                                # epoch seconds (2020-2033)
-    (re.compile(r'(\d+(\.\d+)?\s?(it|img|slices?|images?)/s)\b'), '<rate>'),
+    (re.compile(r'(\d+(\.\d+)?[ \t]?(it|img|slices?|images?)/s)\b'), '<rate>'),
 ]
 _BAR = re.compile(r'^.*(\d+%\|.*\||\|\s*\d+/\d+\s*\[|\d+/\d+ \[\d\d:\d\d|it/s\]|s/it\]).*$')
 _WARN = re.compile(r'^\S+:\d+: \w*Warning: .*$')

@@ -28,9 +28,9 @@ COMMANDS = {
     'eval':           'tumor_detect.evaluate:eval_cli',
     'card':           'tumor_detect.evaluate:card_cli',
     'operating-point':'tumor_detect.operating:operating_point',
-    'export':         'tumor_detect.predict:export_cli',
+    'export':         'tumor_detect.serving:export_cli',
     'predict':        'tumor_detect.predict:predict_cli',
-    'bench':          'tumor_detect.predict:bench_cli',
+    'bench':          'tumor_detect.serving:bench_cli',
     'drift':          'tumor_detect.drift:drift_cli',
     'drift-reference':'tumor_detect.drift:reference_cli',
     'serve':          'tumor_detect.app:serve',
@@ -83,14 +83,22 @@ def _error_line(key:str, e:BaseException) -> str:
 
 # %% ../nbs/10_cli.ipynb #b7c8d9e0
 def _parser(fn, key:str) -> argparse.ArgumentParser:
-    "fastcore's parser for `fn`, with `--no-X` helps that say what the flag does, and `--debug`."
+    "fastcore's parser for `fn` with every flag in one style (`--n-boot`, `--no-html`), `--no-X` helps that say what the flag does, and `--debug`."
     from fastcore.script import anno_parser
     p = anno_parser(fn, prog=f'tumor-detect {key}')
     for a in p._actions:
         if a.option_strings and a.option_strings[0].startswith('--no-') and a.help:
             a.help = f"turn off (on by default): {a.help.replace(' (default: True)', '')}"
+        for s in [s for s in a.option_strings if s.startswith('--') and '_' in s]:      # --n_boot -> --n-boot
+            a.option_strings[a.option_strings.index(s)] = d = '--' + s[2:].replace('_', '-')
+            del p._option_string_actions[s]; p._option_string_actions[d] = a
     p.add_argument('--debug', action='store_true', help='print the full traceback of an error (or set TUMOR_DETECT_DEBUG=1)')
     return p
+
+def _dashed(argv:list) -> list:
+    "Flags as `_parser` spells them: the old `--n_boot`, `--no_html` spellings keep working (hidden aliases)."
+    return [('--' + a[2:].split('=', 1)[0].replace('_', '-') + ('=' + a.split('=', 1)[1] if '=' in a else '')) if a.startswith('--') else a
+            for a in argv]
 
 # %% ../nbs/10_cli.ipynb #c8d9e0f1
 def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` when None
@@ -102,7 +110,7 @@ def main(argv:list|None=None # arguments after the program name; `sys.argv[1:]` 
         print(_usage(), file=sys.stdout if not argv or argv[0] in ('-h', '--help') else sys.stderr)
         return 0 if not argv or argv[0] in ('-h', '--help') else 2
     fn = _resolve(COMMANDS[key])
-    args = _parser(fn, key).parse_args(argv[len(key.split()):])
+    args = _parser(fn, key).parse_args(_dashed(argv[len(key.split()):]))
     kw = {k: v for k, v in vars(args).items() if k not in ('pdb', 'xtra', 'debug')}   # anno_parser's extras and ours
     try: res = fn(**kw)
     except USER_ERRORS as e:

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLASSES', 'package_dir', 'sample_dir', 'project_root', 'rel_path', 'yolo_config_dir', 'offline_defaults', 'setup_env',
-           'lazy', 'NetworkBlocked', 'no_network']
+           'lazy', 'NetworkBlocked', 'no_network', 'assigned_names', 'check_parameters', 'stage_inputs', 'report_slot',
+           'fill_report']
 
 # %% ../nbs/00_core.ipynb #f5c0a959
 import contextlib, importlib, ipaddress, os, shutil, socket
@@ -121,3 +122,65 @@ def no_network(attempts:list|None=None # if given, blocked attempts are appended
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
     try: yield attempts
     finally: socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = orig_connect, orig_connect_ex, orig_gai
+
+# %% ../nbs/00_core.ipynb #c4550b7f
+def assigned_names(src:str # Python source of a cell
+                  ) -> list:
+    "Names a cell assigns at top level (`x = 1`, `x: int = 1`), in order; [] when it does not parse."
+    import ast
+    try: body = ast.parse(src).body
+    except SyntaxError: return []
+    ts = [t for n in body for t in (n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AnnAssign) else [])]
+    return [t.id for t in ts if isinstance(t, ast.Name)]
+
+# %% ../nbs/00_core.ipynb #5d0bb91e
+def _history() -> list:
+    "The running kernel's executed cell sources (`In`), [] outside IPython."
+    try: ip = get_ipython()  # noqa: F821 (defined inside IPython)
+    except NameError: return []
+    return list(ip.user_ns.get('In') or [])
+
+def check_parameters(history:list|None=None, # executed cell sources, oldest first; the kernel's `In` when None
+                     known:list|None=None, # names the notebook takes; those of the cell run before papermill's when None
+                     notebook:str='this notebook' # its name, for the message
+                    ) -> list:
+    "Raise at once when papermill injected a parameter the notebook does not take; the injected names otherwise."
+    h = _history() if history is None else list(history)
+    k = next((i for i in range(len(h) - 1, -1, -1) if str(h[i]).lstrip().startswith('# Parameters')), None)
+    if k is None: return []
+    known, given = list(known if known is not None else assigned_names(h[k - 1]) if k else []), assigned_names(h[k])
+    if bad := [n for n in given if n not in known]:
+        from difflib import get_close_matches
+        hint = ''.join(f'; {n!r}: did you mean {m[0]!r}?' for n in bad if (m := get_close_matches(n, known, 1)))
+        raise ValueError(f"unknown parameter{'s' * (len(bad) > 1)} {', '.join(bad)} for {notebook}{hint}; it takes: {', '.join(known)}")
+    return given
+
+# %% ../nbs/00_core.ipynb #fd46d92f
+def stage_inputs(weights:str, # the model file the stage was given ('' under the pipeline: its training run's best.pt)
+                 pipeline_dir:str, # the pipeline's run folder, '' when run headless
+                 out:str, # the output folder asked for; '' for the default
+                 kind:str # the stage's output name, e.g. 'eval' or 'drift'
+                ) -> tuple:
+    "(run record dict, weights, output folder) of a stage notebook, under the pipeline or headless."
+    import json, time
+    if pipeline_dir: run = Path(pipeline_dir)/'train'
+    else: run = next((d for d in (Path(weights).parent, Path(weights).parent.parent) if (d/'run.json').is_file()), Path(weights).parent)
+    rec = json.loads((run/'run.json').read_text()) if (run/'run.json').is_file() else {}
+    weights = weights or str(run/'weights'/'best.pt')
+    out = out or str(Path(pipeline_dir)/kind if pipeline_dir else project_root()/'runs'/f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return rec, weights, out
+
+# %% ../nbs/00_core.ipynb #e55120cc
+def report_slot(notebook:str # the stage notebook's name, e.g. '03_train'
+               ):
+    "Show a placeholder near the top of a stage notebook that `fill_report` replaces with the job's report."
+    from IPython.display import HTML, display
+    display(HTML(f'<p><b>{notebook}: job report</b>: filled in here when the job at the end of this notebook has run '
+                 '(not run: no job parameters were given)</p>'), display_id=f'{notebook}-report')
+
+def fill_report(notebook:str, # the stage notebook's name, as given to `report_slot`
+                html:str # the report, as HTML
+               ):
+    "Replace the notebook's report placeholder with `html` (and show it here too)."
+    from IPython.display import HTML, display, update_display
+    update_display(HTML(html), display_id=f'{notebook}-report'); display(HTML(html))

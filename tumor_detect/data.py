@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'SPLITS', 'MANIFEST_COLS', 'COMBINED_NAMES', 'COMBINED_COLS', 'HOME_SEQUENCE', 'DEFAULT_REMOTE',
-           'polygon_to_box', 'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'import_export',
-           'Finding', 'CheckReport', 'image_hashes', 'hamming', 'check_dataset', 'quarantine', 'check', 'leakage_audit',
-           'slice_groups', 'resplit', 'twin_groups', 'split_groups', 'combine', 'dataset_stats', 'plot_stats', 'stats',
-           'leakage', 'dvc', 'dvc_track', 'bundle_sample']
+           'polygon_to_box', 'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'Finding',
+           'check_yolo_split', 'refuse_defects', 'import_export', 'CheckReport', 'image_hashes', 'hamming',
+           'check_dataset', 'quarantine', 'check', 'leakage_audit', 'slice_groups', 'resplit', 'twin_groups',
+           'split_groups', 'combine', 'dataset_stats', 'plot_stats', 'stats', 'leakage', 'dvc', 'dvc_track',
+           'bundle_sample']
 
 # %% ../nbs/01_data.ipynb #b05cf3c5
 import csv, hashlib, json, os, re, shutil, subprocess, sys, time, uuid
@@ -97,13 +98,14 @@ class ImportResult:
     label_errors: int
     changed: bool
     seconds: float
+    quarantined: int = 0
     @property
     def yaml(self) -> Path: return self.dest/'data.yaml'
     def __str__(self):
         state = 'imported' if self.changed else 'unchanged (identical import already there)'
         return (f'{self.dest}: {state}; {self.n_images} images {self.per_split}; missing splits: '
                 f'{self.missing_splits or "none"}; unreadable label lines kept for check: {self.label_errors}; '
-                f'{self.seconds:.1f}s')
+                f'{self.seconds:.1f}s' + (f'; {self.quarantined} image(s) training would drop moved to {self.dest}/_quarantine/' if self.quarantined else ''))
 
 # %% ../nbs/01_data.ipynb #3c5a777c
 def _import_split(src_imgs:Path, out:Path, split:str, names:list) -> tuple:
@@ -161,10 +163,101 @@ def _flat_folder(src:Path, names:str) -> tuple:
         raise FileNotFoundError(f'{src}: no images here or in images/; point at a folder of slices')
     return dict(names=names.split()), {'train': imgs}
 
+# %% ../nbs/01_data.ipynb #aefce7b9
+@dataclass
+class Finding:
+    "One defect, tied to the file it is in."
+    split: str
+    file: str
+    kind: str
+    detail: str
+    severity: str = 'error'   # error: training would learn something wrong; warning: look at it
+
+# %% ../nbs/01_data.ipynb #4f24df6e
+_UL_FORMATS = {'bmp', 'dng', 'jpeg', 'jpg', 'mpo', 'png', 'tif', 'tiff', 'webp', 'pfm', 'heic', 'jpeg2000'}
+
+def _image_defect(p:Path) -> tuple|None:
+    "(kind, detail, severity) when ultralytics would drop (or repair) this image, else None."
+    try:
+        with Image.open(p) as im: im.verify(); w, h = im.size; fmt = (im.format or '').lower()
+    except Exception as e: return 'unreadable_image', f'not a readable image ({type(e).__name__}: {str(e)[:80]})', 'error'
+    if min(w, h) < 10: return 'image_too_small', f'{w}x{h} px; ultralytics needs at least 10 px a side', 'error'
+    if fmt not in _UL_FORMATS: return 'unreadable_image', f'format {fmt!r} is not one ultralytics reads', 'error'
+    if fmt in ('jpg', 'jpeg'):
+        with open(p, 'rb') as f: f.seek(-2, 2); end = f.read()
+        if end != b'\xff\xd9': return 'corrupt_jpeg', 'no JPEG end marker: ultralytics re-saves (repairs) it', 'warning'
+
+def _label_defect(text:str, nc:int) -> tuple|None:
+    "(kind, detail, severity) when ultralytics would drop the image of this label file (or repair it), else None."
+    rows = [l.split() for l in text.strip().splitlines() if l.strip()]
+    if not rows: return None
+    try: vals = [[float(x) for x in r] for r in rows]
+    except ValueError: return 'malformed_line', f"line {next(i for i, r in enumerate(rows, 1) if not all(_isnum(x) for x in r))} is not numeric", 'error'
+    if any(len(r) > 6 for r in vals):
+        if any(len(r) == 5 for r in vals): return 'malformed_line', 'polygon and box lines mixed in one file', 'error'
+        if any(len(r) % 2 == 0 for r in vals): return 'malformed_line', 'a polygon line has an odd number of coordinates', 'error'
+        lb = np.array([[r[0], *((np.array(r[1:]).reshape(-1, 2).min(0) + np.array(r[1:]).reshape(-1, 2).max(0))/2),
+                        *np.ptp(np.array(r[1:]).reshape(-1, 2), 0)] for r in vals])
+    elif bad := [i for i, r in enumerate(vals, 1) if len(r) != 5]:
+        return 'malformed_line', f'line {bad[0]} has {len(vals[bad[0]-1])} fields, expected 5 (cls cx cy w h)', 'error'
+    else: lb = np.array(vals)
+    if lb[:, 1:].max() > 1.01: return 'coords_out_of_range', f'coordinate {lb[:, 1:].max():g} > 1: boxes must be normalised to [0, 1]', 'error'
+    if not (lb.min() >= 0 or (lb.min() >= -0.01 and lb[:, 3:5].min() >= 0)): return 'coords_out_of_range', f'negative value {lb.min():g}', 'error'
+    if (lb[:, 0] % 1 != 0).any(): return 'malformed_line', f'class {lb[:, 0][lb[:, 0] % 1 != 0][0]:g} is not an integer', 'error'
+    if lb[:, 0].max() >= nc:
+        return 'class_out_of_range', f'class {int(lb[:, 0].max())}, but the data YAML names {nc} class(es) (0..{nc-1}): add it to `names:` or fix the label', 'error'
+    if len(np.unique(lb, axis=0)) < len(lb): return 'duplicate_labels', f'{len(lb) - len(np.unique(lb, axis=0))} duplicate line(s): ultralytics removes them', 'warning'
+
+def _isnum(x:str) -> bool:
+    try: float(x); return True
+    except ValueError: return False
+
+# %% ../nbs/01_data.ipynb #5f433d57
+def check_yolo_split(images, # an images folder, a `.txt` list of images, an image file, or a list of these
+                     nc:int, # number of classes: the length of the data YAML's `names`
+                     split:str='', # the split's name, for the findings
+                     root:str|Path|None=None # paths in the findings are relative to this folder (absolute when None)
+                    ) -> list:
+    "Every image of a split (and its label) that ultralytics would drop (`error`) or repair (`warning`), as `Finding`s."
+    from tumor_detect.evaluate import IMG_SUFFIXES, image_files, label_path
+    def imgs(x):
+        if isinstance(x, (list, tuple)): return sorted({f for s in x for f in imgs(s)})
+        return [Path(x)] if Path(x).is_file() and Path(x).suffix[1:].lower() in IMG_SUFFIXES else image_files(x)
+    rel = (lambda f: Path(f).relative_to(root).as_posix()) if root else (lambda f: str(f))
+    out = []
+    for img in imgs(images):
+        if d := _image_defect(img): out.append(Finding(split, rel(img), *d))
+        if (lbl := label_path(img)).is_file() and (d := _label_defect(lbl.read_text(errors='replace'), nc)):
+            out.append(Finding(split, rel(lbl), *d))
+    return out
+
+def refuse_defects(findings:list, # from `check_yolo_split`
+                   what:str, # what was checked, e.g. the dataset YAML
+                   fix:str # how to fix it, e.g. 'fix or remove them, or import with --quarantine'
+                  ):
+    "Raise one line naming each file ultralytics would drop (the first 8, then a count), and the fix; no-op without errors."
+    errs = [f for f in findings if f.severity == 'error']
+    if not errs: return
+    shown = '; '.join(f'{f.file}: {f.detail}' for f in errs[:8]) + (f'; and {len(errs) - 8} more' if len(errs) > 8 else '')
+    raise ValueError(f'{what}: {len(errs)} file(s) that ultralytics would drop without a word: {shown}. {fix}')
+
+# %% ../nbs/01_data.ipynb #5a1cq001
+def _import_defects(tmp:Path, src:Path, dest:Path, present:dict, nc:int, move:bool) -> int:
+    "Check an import in `tmp`: stop naming the export's files training would drop, or (`quarantine`) move them aside; how many moved."
+    errs = [f for s in present for f in check_yolo_split(tmp/s/'images', nc, s, tmp) if f.severity == 'error']
+    if not errs: return 0
+    if not move:
+        orig = lambda f: present[f.split]/Path(f.file).name if '/images/' in f.file else present[f.split].parent/'labels'/Path(f.file).name
+        refuse_defects([Finding(f.split, str(orig(f)), f.kind, f.detail) for f in errs], f'{src}',
+                       f'Fix or remove them in the export, or import with --quarantine to move them into {dest}/_quarantine/ (kept, with the reasons)')
+    quarantine(CheckReport(tmp, 0, 0, errs))
+    return len({(f.split, Path(f.file).stem) for f in errs})
+
 # %% ../nbs/01_data.ipynb #4d1bb94e
 def import_export(src:str, # folder of a YOLO export as downloaded (with data.yaml), or a flat `images/` (+`labels/`) folder
                   dest:str, # where the normalised dataset goes, e.g. data/brain-tumor
                   names:str='', # class names (space separated) for a flat folder without data.yaml, e.g. `tumor`
+                  quarantine:bool=False, # move files training would drop into `dest/_quarantine/` instead of stopping
                  ) -> ImportResult:
     "Import a YOLO detection/segmentation export into a normalised box dataset; atomic and idempotent."
     t0, src, dest = time.time(), Path(src), Path(dest)
@@ -184,11 +277,12 @@ def import_export(src:str, # folder of a YOLO export as downloaded (with data.ya
                         **{('val' if k == 'valid' else k): f'{k}/images' for k in present})
         (tmp/'data.yaml').write_text(yaml.safe_dump(data_cfg, sort_keys=False))
         (tmp/'provenance.json').write_text(json.dumps(_provenance(src, cfg_text, splits), indent=1))
+        if q := _import_defects(tmp, src, dest, present, len(names), quarantine): rows = read_manifest(tmp)
         changed = _swap_in(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
     per_split = dict(Counter(r['split'] for r in rows))
-    return ImportResult(dest, len(rows), per_split, [k for k,v in splits.items() if not v], bad, changed, time.time()-t0)
+    return ImportResult(dest, len(rows), per_split, [k for k,v in splits.items() if not v], bad, changed, time.time()-t0, q)
 
 # %% ../nbs/01_data.ipynb #adb05076
 def _same_dataset(a:Path, b:Path) -> bool:
@@ -203,16 +297,6 @@ def _swap_in(tmp:Path, dest:Path) -> bool:
     tmp.rename(dest)
     if old.exists(): shutil.rmtree(old)
     return True
-
-# %% ../nbs/01_data.ipynb #aefce7b9
-@dataclass
-class Finding:
-    "One defect, tied to the file it is in."
-    split: str
-    file: str
-    kind: str
-    detail: str
-    severity: str = 'error'   # error: training would learn something wrong; warning: look at it
 
 # %% ../nbs/01_data.ipynb #d5df4bf2
 @dataclass
@@ -385,10 +469,18 @@ def check(root:str, # a normalised dataset (output of `tumor-detect data import`
     return int(strict and bool(rep.errors()))
 
 # %% ../nbs/01_data.ipynb #87c2820a
+def _leak(rows:list, v:int, tr:list, dist:np.ndarray, near:int, tr_file:dict) -> dict:
+    "One leaky validation slice: its twin in train (nearest hash) when within `near`, else its same-class neighbouring train slice."
+    j = int(dist.argmin()); r = rows[v]; fid = int(r['figshare_id']) if r.get('figshare_id') else None
+    adj = next((tr_file[(fid + d, r['classes'])] for d in (-1, 1) if fid is not None and (fid + d, r['classes']) in tr_file), None)
+    twin = int(dist[j]) <= near
+    return dict(val=r['file'], train=rows[tr[j]]['file'] if twin or adj is None else adj, distance=int(dist[j]) if twin or adj is None else None,
+                twin=twin, adjacent=adj is not None)
+
 def leakage_audit(root:str, # a normalised dataset
                   near:int=8, # perceptual-hash distance under which two slices count as twins
                   train:str='train', val:str='valid') -> dict:
-    "How many `val` slices have a close twin (near-identical or neighbouring slice) in `train`."
+    "How many `val` slices have a close twin (near-identical or neighbouring slice) in `train`, and which (`leaky`: each with its nearest train slice)."
     root, rows = Path(root), read_manifest(root)
     bits, _ = image_hashes([root/r['file'] for r in rows])
     tr = [i for i, r in enumerate(rows) if r['split'] == train]; va = [i for i, r in enumerate(rows) if r['split'] == val]
@@ -400,9 +492,12 @@ def leakage_audit(root:str, # a normalised dataset
     either = twin | neighbour if len(va) else twin
     pt = lambda ix: {(rows[i].get('source', ''), rows[i]['patient']) for i in ix if rows[i].get('patient')}
     src = Counter(rows[i].get('source') or root.name for i, e in zip(va, either) if e)
-    return dict(n_val=len(va), near=near, patients_in_both=len(pt(tr) & pt(va)), leaky_by_source=dict(sorted(src.items())), val_with_train_twin=int(twin.sum()), val_with_adjacent_train_slice=int(neighbour.sum()),
+    tr_file = {(int(rows[i]['figshare_id']), rows[i]['classes']): rows[i]['file'] for i in tr if rows[i].get('figshare_id')}
+    return dict(n_val=len(va), near=near, patients_in_both=len(pt(tr) & pt(va)), leaky_by_source=dict(sorted(src.items())),
+                val_with_train_twin=int(twin.sum()), val_with_adjacent_train_slice=int(neighbour.sum()),
                 val_leaky=int(either.sum()), leaky_fraction=round(float(either.mean()) if len(va) else 0., 4),
-                min_distance=[int(x) for x in D.min(1)] if len(tr) else [])
+                min_distance=[int(x) for x in D.min(1)] if len(tr) else [],
+                leaky=[_leak(rows, va[k], tr, D[k], near, tr_file) for k in np.flatnonzero(either)] if len(tr) else [])
 
 # %% ../nbs/01_data.ipynb #a2a800b6
 def _components(n:int, a, b) -> np.ndarray:
@@ -433,7 +528,9 @@ def resplit(root:str, # a normalised dataset
             dest:str, # where the re-split dataset goes
             val_frac:float=0.2, # share of groups (by slices) for validation
             seed:int=0, # seed of the group shuffle
-            near:int=8, max_gap:int=1, window:int=30, # grouping, see `slice_groups`
+            near:int=8, # perceptual-hash distance that links two slices into one group (see `slice_groups`)
+            max_gap:int=1, # figshare indices this close, with the same class, are one series
+            window:int=30, # hash links only between slices whose figshare indices are this close (when known)
            ) -> dict:
     "Write a leakage-aware re-split of `root`: slice groups never straddle train and valid."
     root, dest = Path(root), Path(dest)
@@ -519,7 +616,7 @@ def _external_rows(roots:list, near:int) -> tuple:
     "Manifest rows of the external sources, their hashes and twin groups (-1 for rows with a patient: they are grouped by patient)."
     rows = [(root, r) for root in roots for r in read_manifest(root)]
     bits, bad = image_hashes([root/r['file'] for root, r in rows])
-    if bad: raise ValueError(f'unreadable images: {[str(rows[i][0]/rows[i][1]["file"]) for i in bad]}; run `tumor-detect data check --quarantine_defects` first')
+    if bad: raise ValueError(f'unreadable images: {[str(rows[i][0]/rows[i][1]["file"]) for i in bad]}; run `tumor-detect data check --quarantine-defects` first')
     free = np.array([not r.get('patient') for _, r in rows], bool); groups = np.full(len(rows), -1)
     if free.any(): groups[free] = twin_groups(bits[free], near)
     return rows, bits, groups
@@ -625,7 +722,7 @@ def leakage(root:str, # a normalised dataset
             near:int=8, # perceptual-hash distance under which two slices are twins
            ) -> dict:
     "Leakage audit of a dataset's train/valid split (see `leakage_audit`)."
-    a = leakage_audit(root, near); a.pop('min_distance'); return a
+    a = leakage_audit(root, near); a.pop('min_distance'); a['leaky'] = [f"{l['val']} ~ {l['train']} ({'hash distance ' + str(l['distance']) if l['twin'] else 'adjacent slice'})" for l in a['leaky']]; return a
 
 # %% ../nbs/01_data.ipynb #2557b761
 DEFAULT_REMOTE = 'gs://tumor-detect-data/dvcstore'   # the one place the GCS bucket is named (also .dvc/config)

@@ -6,10 +6,10 @@
 __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'noise_sigma', 'image_features',
            'prediction_features', 'backbone_layer', 'EmbeddingHook', 'features_and_embeddings', 'build_reference',
            'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests', 'perturb',
-           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection']
+           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
 
 # %% ../nbs/06_drift.ipynb #57841b10
-import hashlib, importlib, json, math, time, warnings
+import hashlib, importlib, json, math, shutil, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -575,3 +575,51 @@ def evaluate_detection(reference, # reference features (DataFrame) or a `Referen
         rows.append(dict(condition=name, flagged=round(float(np.mean([r['drift'] for r in res])), 3), batch=batch, trials=trials,
                          most_flagged=', '.join(f'{c} {v/trials:.0%}' for c, v in sorted(hits.items(), key=lambda t: -t[1])[:3])))
     return rows
+
+# %% ../nbs/06_drift.ipynb #0fc174a8
+def _link(files:list, dest:Path):
+    "Symlinks to `files` in folder `dest` (a view of a dataset, nothing copied)."
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files: (dest/Path(f).name).symlink_to(Path(f).resolve())
+
+def _halves(files:list, root:Path, seed:int) -> tuple:
+    "Two disjoint halves of validation images, by patient when the dataset's manifest has a `patient` column."
+    from tumor_detect.data import read_manifest
+    try: pat = {(root/r['file']).resolve(): r.get('patient') or None for r in read_manifest(root)}
+    except FileNotFoundError: pat = {}
+    key = [pat.get(Path(f).resolve()) or Path(f).name for f in files]
+    u = sorted(set(key)); a = set(np.random.default_rng(seed).permutation(len(u))[:len(u)//2].tolist())
+    ga = {u[i] for i in a}
+    return [f for f, k in zip(files, key) if k in ga], [f for f, k in zip(files, key) if k not in ga]
+
+# %% ../nbs/06_drift.ipynb #7e41d909
+def drift_stage(weights, # the trained model (.pt)
+                data, # the dataset YAML it trained on
+                out, # folder for the profile, the view of the data it holds, and the report
+                current:str='', # images to check; empty: the test split, else half of the validation split
+                n:int=300, # reference slices sampled from the training split (0: all)
+                html:bool=True, # also write Evidently's HTML report
+                seed:int=0 # for the training subset and the halves
+               ) -> dict:
+    "The pipeline's drift check: a reference of the training split checked against slices it never saw; the report says which."
+    out = Path(out); view = out/'reference-data'
+    if view.exists(): shutil.rmtree(view)
+    from tumor_detect.evaluate import image_files, resolve_split
+    tr, names = resolve_split(str(data), 'train'); root = Path(data).parent
+    try: test = image_files(resolve_split(str(data), 'test')[0])
+    except (FileNotFoundError, ValueError): test = []
+    val = image_files(resolve_split(str(data), 'val')[0])
+    if current: calib, checked, what = val, sorted(p for _, p in _image_sources(current)), f'{rel_path(current)} (given)'
+    elif test: calib, checked, what = val, test, 'the test split'
+    else:
+        calib, checked = _halves(val, root, seed); what = f'half of the validation split ({len(checked)} of {len(val)} slices)'
+    _link(image_files(tr), view/'train'/'images'); _link(calib, view/'valid'/'images')
+    (view/'data.yaml').write_text(json.dumps(dict(names=names, nc=len(names), train='train/images', val='valid/images')))
+    if not current: _link(checked, out/'checked')
+    ref = build_reference(weights, view/'data.yaml', out/'drift-reference', split='train', n=n, seed=seed, heldout='valid')
+    seen = {Path(f).resolve() for f in [*image_files(tr), *calib]} & {Path(f).resolve() for f in checked}
+    if seen: warnings.warn(f'{len(seen)} checked slice(s) are in the reference (e.g. {rel_path(sorted(seen)[0])}): their p-values are flattered')
+    rep = drift_report(ref, current or out/'checked', out, weights=str(weights), html=html)
+    rep['checked'] = dict(what=what, n=len(checked), in_reference=len(seen), reference=dict(train=len(image_files(tr)), valid=len(calib)))
+    j = json.loads(Path(rep['json']).read_text()); j['checked'] = rep['checked']; Path(rep['json']).write_text(json.dumps(j, indent=1, default=str))
+    return rep

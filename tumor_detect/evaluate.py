@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['IMG_SUFFIXES', 'IOU_THRS', 'SIZE_EDGES', 'image_files', 'label_path', 'read_labels', 'resolve_split', 'split_yaml',
            'box_iou', 'match', 'image_record', 'average_precision', 'detection_stats', 'ap_per_class', 'mean_ap',
-           'bootstrap_map50', 'image_scores', 'roc_auc', 'image_level', 'choose_threshold', 'reliability',
-           'size_bucket', 'recall_by_size', 'confusion_matrix', 'plot_confusion', 'pr_curves', 'plot_pr', 'plot_roc',
-           'plot_reliability', 'sha256', 'read_predictions', 'single_label', 'stored_threshold', 'evaluate',
-           'format_metrics', 'metrics_markdown', 'eval_cli', 'model_card', 'card_cli']
+           'bootstrap_ap50', 'bootstrap_map50', 'image_scores', 'roc_auc', 'image_level', 'choose_threshold',
+           'reliability', 'size_bucket', 'recall_by_size', 'confusion_matrix', 'plot_confusion', 'pr_curves', 'plot_pr',
+           'plot_roc', 'plot_reliability', 'sha256', 'read_predictions', 'single_label', 'stored_threshold',
+           'model_stamp', 'model_settings', 'served_records', 'series_level', 'evaluate', 'format_metrics',
+           'metrics_markdown', 'eval_cli', 'model_card', 'card_cli']
 
 # %% ../nbs/04_evaluate.ipynb #4cece6eb
 import datetime, hashlib, json, os, tempfile, time, warnings
@@ -84,7 +85,8 @@ def resolve_split(data:str='', # dataset yaml; may be '' when `split` is an imag
     cfg = {}
     if data:
         from tumor_detect.core import project_root
-        if not Path(data).is_file() and (project_root()/data).is_file(): data = str(project_root()/data)   # as `train` resolves it
+        if not Path(data).is_file() and (project_root()/data).exists(): data = str(project_root()/data)    # as `train` resolves it
+        if Path(data).is_dir() and (Path(data)/'data.yaml').is_file(): data = str(Path(data)/'data.yaml')   # a dataset folder, as `train` takes it
         if not Path(data).is_file(): raise FileNotFoundError(f'data yaml {data} not found')
         cfg = yaml.safe_load(Path(data).read_text()) or {}
     key = next((k for k in _ALIASES.get(split, (split,)) if cfg.get(k)), None)
@@ -226,25 +228,35 @@ def mean_ap(st:dict, # from `detection_stats`
     return float(np.nanmean(ap[:, 0])), float(np.nanmean(ap.mean(1)))
 
 # %% ../nbs/04_evaluate.ipynb #e891a31b
+def bootstrap_ap50(st:dict, # from `detection_stats`
+                   n_boot:int=1000, # resamples
+                   seed:int=0, # random seed
+                   alpha:float=0.05 # 1 - coverage
+                  ) -> dict:
+    "Percentile intervals of mAP50 and of each class's AP50 (`per_class`, by class id), from one set of image resamples."
+    n_img, nc = st['gt'].shape
+    nan = (float('nan'), float('nan'))
+    if n_img == 0 or n_boot <= 0: return dict(map50=nan, per_class={c: nan for c in range(nc)})
+    o = np.argsort(-st['conf'], kind='stable')
+    img, cls, tp = st['img'][o], st['cls'][o], st['tp'][o, 0]
+    by_cls = [(img[cls == c], tp[cls == c]) for c in range(nc)]
+    rng, out, per = np.random.default_rng(seed), [], np.full((n_boot, nc), np.nan)
+    for b in range(n_boot):
+        w = np.bincount(rng.integers(0, n_img, n_img), minlength=n_img)
+        n_gt = w @ st['gt']
+        # each prediction repeated as often as its image was drawn, still in confidence order
+        for c in np.flatnonzero(n_gt): per[b, c] = average_precision(np.repeat(by_cls[c][1], w[by_cls[c][0]]), n_gt[c])[0]
+        out.append(np.nanmean(per[b]) if np.isfinite(per[b]).any() else 0.0)
+    q = lambda x: tuple(float(v) for v in np.quantile(x, [alpha/2, 1 - alpha/2])) if len(x) else nan
+    return dict(map50=q(out), per_class={c: q(per[np.isfinite(per[:, c]), c]) for c in range(nc)})
+
 def bootstrap_map50(st:dict, # from `detection_stats`
                     n_boot:int=1000, # resamples
                     seed:int=0, # random seed
                     alpha:float=0.05 # 1 - coverage
                    ) -> tuple[float, float]:
     "Percentile interval for mAP50, resampling images with replacement."
-    n_img = len(st['gt'])
-    if n_img == 0 or n_boot <= 0: return (float('nan'), float('nan'))
-    o = np.argsort(-st['conf'], kind='stable')
-    img, cls, tp = st['img'][o], st['cls'][o], st['tp'][o, 0]
-    by_cls = [(img[cls == c], tp[cls == c]) for c in range(st['gt'].shape[1])]
-    rng, out = np.random.default_rng(seed), []
-    for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, n_img, n_img), minlength=n_img)
-        n_gt = w @ st['gt']
-        # each prediction repeated as often as its image was drawn, still in confidence order
-        aps = [average_precision(np.repeat(by_cls[c][1], w[by_cls[c][0]]), n_gt[c])[0] for c in np.flatnonzero(n_gt)]
-        out.append(np.mean(aps) if aps else 0.0)
-    return tuple(float(q) for q in np.quantile(out, [alpha/2, 1 - alpha/2]))
+    return bootstrap_ap50(st, n_boot, seed, alpha)['map50']
 
 # %% ../nbs/04_evaluate.ipynb #e0a1c001
 def image_scores(recs:list # image records
@@ -297,16 +309,19 @@ def choose_threshold(scores, # image scores on validation data with tumor-free s
 # %% ../nbs/04_evaluate.ipynb #e0a1c007
 def reliability(scores, # image scores in [0, 1]
                 labels, # True for tumor images
-                bins:int=10 # equal-width score bins
+                bins:int=10, # equal-width score bins
+                weights=None # per-image weights (e.g. to evaluate at another prior); equal when None
                ) -> dict:
     "Reliability table of the image score (mean score vs share of tumor images per bin) and its expected calibration error."
     s, y = np.asarray(scores, float), np.asarray(labels, bool)
-    idx = np.clip((s*bins).astype(int), 0, bins-1); rows = []
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
+    idx = np.clip((s*bins).astype(int), 0, bins-1); rows, ece = [], 0.
     for b in range(bins):
         m = idx == b
-        if m.any(): rows.append(dict(lo=b/bins, hi=(b+1)/bins, n=int(m.sum()), score=float(s[m].mean()), tumor_rate=float(y[m].mean())))
-    ece = sum(r['n']*abs(r['score'] - r['tumor_rate']) for r in rows) / max(len(s), 1)
-    return dict(ece=float(ece), bins=rows)
+        if not m.any(): continue
+        sc, tr = float(np.average(s[m], weights=w[m])), float(np.average(y[m], weights=w[m]))
+        rows.append(dict(lo=b/bins, hi=(b+1)/bins, n=int(m.sum()), score=sc, tumor_rate=tr)); ece += w[m].sum()*abs(sc - tr)
+    return dict(ece=float(ece/max(w.sum(), 1e-12)), bins=rows)
 
 # %% ../nbs/04_evaluate.ipynb #c1d20268
 SIZE_EDGES = (0.02, 0.06)
@@ -503,14 +518,18 @@ def _versions() -> dict:
     import tumor_detect, ultralytics, torch
     return dict(tumor_detect=tumor_detect.__version__, ultralytics=ultralytics.__version__, torch=torch.__version__)
 
-def _extras(recs:list, names:dict, thr:float, n_boot:int, seed:int) -> dict:
-    "What ultralytics does not report, from our own matching of the prediction pass."
+def _extras(recs:list, names:dict, thr:float, n_boot:int, seed:int, cal:dict|None=None, served:list|None=None) -> dict:
+    "What ultralytics does not report: mAP from our own matching of its prediction pass; image-level figures from `served` records when given."
     st = detection_stats(recs, len(names))
     m50, m5095 = mean_ap(st, len(names))
-    one = [single_label(r) for r in recs]
+    one = served if served is not None else [single_label(r) for r in recs]
     scores, labels = image_scores(one)
-    return dict(st=st, map50_ours=m50, map50_95_ours=m5095, map50_ci=list(bootstrap_map50(st, n_boot, seed)),
-                scores=scores, labels=labels, reliability=reliability(scores, labels) if 0 < labels.sum() < len(labels) else None,
+    boot = bootstrap_ap50(st, n_boot, seed)
+    both = 0 < labels.sum() < len(labels)
+    return dict(st=st, map50_ours=m50, map50_95_ours=m5095, map50_ci=list(boot['map50']),
+                ap50_ci={names[c]: list(v) for c, v in boot['per_class'].items() if c in names},
+                calibrated=_calibrated_reliability(scores, labels, cal) if cal and both else None,
+                scores=scores, labels=labels, reliability=reliability(scores, labels) if both else None,
                 image_level=image_level(one, thr), recall_by_size=recall_by_size(one, thr),
                 confusion=confusion_matrix(one, len(names), thr))
 
@@ -526,11 +545,97 @@ def _check_names(dnames:dict, names:dict, data:str, weights:str):
         raise ValueError(f"{data} has classes {list(dnames.values())}, the model {Path(weights).name} has {list(names.values())}; "
                          f"pass --agnostic to score every class as one 'tumor' class")
 
+def _calibrated_reliability(scores, labels, cal:dict) -> dict:
+    "Reliability of the calibrated tumor probability the model serves, at the prior it was calibrated for (images reweighted to it)."
+    from tumor_detect.operating import calibrate
+    y, prior = np.asarray(labels, bool), float(cal.get('prior', 0.5))
+    w = np.where(y, prior/y.mean(), (1 - prior)/(1 - y.mean()))                   # the evaluation set at the calibration prior
+    return dict(reliability(calibrate(scores, cal), y, weights=w), prior=prior, kind=cal.get('kind'))
+
+# %% ../nbs/04_evaluate.ipynb #23bdset1
+def model_stamp(weights:str, # a `.pt` checkpoint or `.onnx` export
+                model=None # the loaded ultralytics YOLO of a `.pt` (saves a second load)
+               ) -> dict:
+    "The operating point, calibration and OOD profile a model file carries (`{}` when none)."
+    if Path(weights).suffix == '.onnx':
+        meta = {p.key: p.value for p in lazy('onnx').load(str(weights), load_external_data=False).metadata_props}
+        return json.loads(meta.get('tumor_detect') or '{}')
+    ck = getattr(model if model is not None else lazy('ultralytics').YOLO(weights), 'ckpt', None) or {}
+    return dict(ck.get('tumor_detect') or {})
+
+def model_settings(weights:str, # a `.pt` checkpoint or `.onnx` export
+                   model=None # the loaded ultralytics YOLO of a `.pt` (saves a second load)
+                  ) -> tuple:
+    "(inference size, operating threshold or None) a model file carries: checkpoint train args and stamp, or the ONNX metadata."
+    if Path(weights).suffix == '.onnx':
+        import ast
+        meta = {p.key: p.value for p in lazy('onnx').load(str(weights), load_external_data=False).metadata_props}
+        sz = ast.literal_eval(meta['imgsz']) if 'imgsz' in meta else 640
+        return int(max(sz) if isinstance(sz, (list, tuple)) else sz), json.loads(meta.get('tumor_detect') or '{}').get('threshold')
+    model = model if model is not None else lazy('ultralytics').YOLO(weights)
+    return _train_imgsz(model), stored_threshold(model)
+
+def _check_args(**kw):
+    "One line for every evaluation argument out of range (as the CLI flags name them)."
+    rules = dict(thr=(lambda v: v == -1 or 0 <= v <= 1, "in [0, 1], or -1 for the model's own"), n_boot=(lambda v: v >= 0, 'an int >= 0 (0: no interval)'),
+                 conf=(lambda v: 0 <= v <= 1, 'in [0, 1]'), iou=(lambda v: 0 < v <= 1, 'in (0, 1]'), batch=(lambda v: v >= 1, 'an int >= 1'),
+                 imgsz=(lambda v: v == 0 or (v >= 32 and v % 32 == 0), 'a multiple of 32, or 0 for the model\'s own'))
+    if bad := [f"--{k.replace('_', '-')} {v}: must be {rules[k][1]}" for k, v in kw.items() if not rules[k][0](v)]: raise ValueError('; '.join(bad))
+
+def _refuse_dropped(files:list, names:dict, agnostic:bool, what:str):
+    "Refuse a split with images ultralytics' validator would drop (it would score the rest and say nothing), naming them."
+    from tumor_detect.data import check_yolo_split, refuse_defects
+    refuse_defects(check_yolo_split(files, 10**9 if agnostic else len(names)), what,
+                   'Fix or remove them (`tumor-detect data check DATASET --quarantine-defects` moves them aside); a score of the rest would not be this split\'s')
+
+# %% ../nbs/04_evaluate.ipynb #ev170001
+def _detector_device(device:str) -> str: return device if device == 'cpu' or device.startswith('cuda') else f'cuda:{device}'
+
+def served_records(weights:str, # `.pt` or `.onnx` model
+                   files:list, # images with YOLO labels beside them
+                   imgsz:int=0, batch:int=16, device:str='cpu',
+                   agnostic:bool=False # score every class as one "tumor" class
+                  ) -> tuple:
+    "Image records of `files` scored by the served `Detector` (its preprocessing and NMS; boxes from 0.001 up), and its results."
+    from tumor_detect.predict import Detector
+    det = Detector.load(weights, imgsz=imgsz or None, device=_detector_device(device))
+    res, recs = det(files, conf=0.001, batch=batch), []
+    for f, r in zip(files, res):
+        gc, gb = read_labels(label_path(f)); wh = np.array([r.width, r.height]*2, float)
+        b = np.array([d.box for d in r.detections], float).reshape(-1, 4)/wh
+        c = np.array([0 if agnostic else d.cls_id for d in r.detections], int)
+        recs.append(image_record(np.zeros_like(gc) if agnostic else gc, gb, c, [d.conf for d in r.detections], b, f))
+    return recs, res
+
+
+# %% ../nbs/04_evaluate.ipynb #ev170002
+def series_level(results:list, # served `ImageResult`s of a split
+                 labels, # tumor flag per result
+                 pattern:str, # regex on the results' paths: named groups `series` (others split further), optional `slice`
+                 rule:dict|None=None, # the model's series rule (`stamp['series']`); None: any slice at `slice_threshold`
+                 slice_threshold:float|None=None, # the model's slice threshold
+                 files:list|None=None # the paths the pattern is matched on; `r.source` when None
+                ) -> dict:
+    "Series sensitivity and specificity (Wilson 95% CIs) of the series rule, with tumor-free runs of tumor series as a second negative set."
+    from tumor_detect.operating import series_groups, series_rates, series_table
+    from tumor_detect.predict import series_verdict
+    groups, miss = series_groups(files or [r.source for r in results], pattern)
+    if not groups: raise ValueError(f'no image matches the series pattern {pattern!r}; check it against a file name such as {Path((files or [results[0].source])[0]).name}')
+    rule = dict(rule or dict(kind='adjacent', k=1, threshold=0.25 if slice_threshold is None else slice_threshold))
+    s, tab = [r.top_score for r in results], None
+    tab = series_table(s, labels, groups, margin=2)
+    real, runs = series_rates([t for t in tab if t[3] != 'run'], rule), series_rates([t for t in tab if t[3] == 'run'], rule)
+    return dict(rule=series_verdict([], rule)['rule'], n_series=len(groups), n_tumor_series=real['n_tumor'], n_free_series=real['n_free'],
+                sensitivity=real['sensitivity'], sensitivity_ci=real['sensitivity_ci'], specificity=real['specificity'], specificity_ci=real['specificity_ci'],
+                n_free_runs=runs['n_free'], specificity_runs=runs['specificity'], specificity_runs_ci=runs['specificity_ci'],
+                n_slices_in_no_series=len(miss), pattern=pattern)
+
+
 # %% ../nbs/04_evaluate.ipynb #23bd6720
-def evaluate(weights:str, # YOLO checkpoint (.pt)
+def evaluate(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
              data:str='', # dataset yaml; may be '' when `split` is an images folder
              split:str='val', # split key ('val', 'valid', 'test', 'train', any other) or an images folder
-             imgsz:int=0, # inference size; 0 = the size the checkpoint was trained at
+             imgsz:int=0, # inference size; 0 = the model file's own (checkpoint training size, ONNX metadata)
              conf:float=0.001, # confidence floor for mAP (keep low)
              iou:float=0.6, # NMS IoU
              out:str='', # folder for metrics.json, metrics.md and figures; nothing written when ''
@@ -541,11 +646,13 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
              thr:float=-1, # operating threshold for image-level, size and confusion metrics; -1 = the model's own (else 0.25)
              agnostic:bool=False, # score every class as one "tumor" class (datasets with other class names)
              workers:int=0, # dataloader workers of ultralytics' validator
-             plots:bool=False # also keep ultralytics' own validation plots in `out`/ultralytics
+             plots:bool=False, # also keep ultralytics' own validation plots in `out`/ultralytics
+             series:str='' # regex on image paths (named groups `series`, optional `slice`): add `series_level` under the model's series rule
             ) -> dict:
     "Score `weights` on a split of any YOLO dataset; returns (and writes to `out`) a JSON-ready metrics dict."
     t0 = time.time()
     if not Path(weights).is_file(): raise FileNotFoundError(f'weights {weights} not found')
+    _check_args(thr=thr, n_boot=n_boot, conf=conf, iou=iou, batch=batch, imgsz=imgsz)
     srcs, dnames = resolve_split(data, split)
     files = image_files(srcs)
     if not files: raise FileNotFoundError(f"split {split!r} ({', '.join(srcs)}) holds no images ({', '.join(IMG_SUFFIXES)})")
@@ -553,17 +660,23 @@ def evaluate(weights:str, # YOLO checkpoint (.pt)
     names = {int(k): v for k, v in model.names.items()}
     if agnostic: names = {0: 'tumor'}
     else: _check_names(dnames, names, data, weights)
-    imgsz, thr_src = imgsz or _train_imgsz(model), 'given' if thr >= 0 else 'model' if stored_threshold(model) else 'default'
-    thr = thr if thr >= 0 else stored_threshold(model) or 0.25
+    _refuse_dropped(files, names, agnostic, data or split)
+    own_sz, own_thr = model_settings(weights, model)
+    imgsz, thr_src = imgsz or own_sz, 'given' if thr >= 0 else 'model' if own_thr is not None else 'default'
+    thr = thr if thr >= 0 else own_thr if own_thr is not None else 0.25
     kw = dict(imgsz=imgsz, conf=conf, iou=iou, batch=batch, device=device, **({'single_cls': True} if agnostic else {}))
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(out)/'ultralytics' if out and plots else Path(tmp)
         uv = _ultra_val(model, split_yaml(srcs, names, tmp), project, plots, names=names, workers=workers, **kw)
         recs = _val_records(files, project/'val'/'labels', agnostic)
-    ex = _extras(recs, names, thr, n_boot, seed)
+    served, res = served_records(weights, files, imgsz, batch, device, agnostic)       # image-level figures: as served
+    ex = _extras(recs, names, thr, n_boot, seed, model_stamp(weights, model).get('calibration'), served)
     d = _report(uv, ex, names, dict(weights=rel_path(weights), weights_sha256=sha256(weights),
         data=rel_path(data) if data else '', split=split, images=[rel_path(s) for s in srcs], n_images=len(files),
         data_names=dnames, settings=dict(kw, thr=thr, thr_source=thr_src, agnostic=agnostic, n_boot=n_boot, seed=seed, iou_match=0.5), versions=_versions()))
+    if series:
+        rule = lazy('tumor_detect.predict').read_stamp(weights).get('series')
+        d['series_level'] = _clean(series_level(res, [len(r['gt_cls']) > 0 for r in served], series, rule, thr, files))
     if not d['map50_check']['ok']: warnings.warn(f"mAP50 cross-check failed: {d['map50_check']}")
     d['elapsed_s'] = round(time.time() - t0, 2)
     if out: d['files'] = _write_outputs(d, ex, names, out)
@@ -575,7 +688,7 @@ def _report(uv:dict, ex:dict, names:dict, prov:dict) -> dict:
     diff = abs(ex['map50_ours'] - uv['map50'])
     d = dict(map50=uv['map50'], map50_95=uv['map50_95'], precision=uv['precision'], recall=uv['recall'],
              map50_ci=ex['map50_ci'], map50_ci_method=f"percentile bootstrap over images, {prov['settings']['n_boot']} resamples, 95%",
-             per_class=uv['per_class'], image_level=ex['image_level'], calibration=ex['reliability'], recall_by_size=ex['recall_by_size'],
+             per_class={k: dict(v, map50_ci=ex['ap50_ci'].get(k)) for k, v in uv['per_class'].items()}, image_level=ex['image_level'], calibration=ex['reliability'], calibrated_probability=ex['calibrated'], recall_by_size=ex['recall_by_size'],
              confusion_matrix=dict(labels=[*names.values(), 'background'], rows='true', cols='predicted',
                                    threshold=prov['settings']['thr'], iou=0.5, counts=ex['confusion']),
              map50_check=dict(ours=ex['map50_ours'], ultralytics=uv['map50'], abs_diff=diff,
@@ -626,11 +739,17 @@ def _sections(d:dict, md:bool=True) -> list:
         ['precision', _f(d.get('precision')), ''], ['recall', _f(d.get('recall')), ''],
         [f"image sensitivity ({thr}; {il.get('n_positive', '?')} tumor images)", _f(il.get('sensitivity')), _ci(il.get('sensitivity_ci'))],
         [f"image specificity ({thr}; {il.get('n_negative', '?')} tumor-free)", _f(il.get('specificity')), _ci(il.get('specificity_ci'))],
-        ['image ROC AUC (score = top box confidence)', _f(il.get('auc')), ''],
+        ['image ROC AUC (score = top class score, as served)', _f(il.get('auc')), ''],
         ['image score ECE (10 bins)', _f((d.get('calibration') or {}).get('ece')), ''],
-        [f"top-1 class accuracy ({thr}; {il.get('n_top1', '?')} detected)", _f(il.get('top1_class_accuracy')), '']])
-    pc = t(['class', 'instances', 'precision', 'recall', 'mAP50', 'mAP50-95'],
-           [[k, v.get('n_instances'), *(_f(v.get(m)) for m in ('precision', 'recall', 'map50', 'map50_95'))]
+        [f"calibrated probability ECE (10 bins, at prior {_f((d.get('calibrated_probability') or {}).get('prior'), 2)})",
+         _f((d.get('calibrated_probability') or {}).get('ece')), ''],
+        [f"top-1 class accuracy ({thr}; {il.get('n_top1', '?')} detected)", _f(il.get('top1_class_accuracy')), '']]
+        + ([[f"series sensitivity ({sl['rule']}; {sl['n_tumor_series']} tumor series)", _f(sl['sensitivity']), _ci(sl['sensitivity_ci'])],
+            [f"series specificity ({sl['n_free_series']} tumor-free series)", _f(sl['specificity']), _ci(sl['specificity_ci'])],
+            [f"series specificity on tumor-free runs of tumor series ({sl['n_free_runs']})", _f(sl['specificity_runs']), _ci(sl['specificity_runs_ci'])]]
+           if (sl := d.get('series_level')) else []))
+    pc = t(['class', 'instances', 'precision', 'recall', 'mAP50', 'AP50 95% CI', 'mAP50-95'],
+           [[k, v.get('n_instances'), *(_f(v.get(m)) for m in ('precision', 'recall', 'map50')), _ci(v.get('map50_ci')), _f(v.get('map50_95'))]
             for k, v in (d.get('per_class') or {}).items()])
     sz = t(['tumor size', 'box area / image', 'boxes', f'recall ({thr}, IoU >= 0.5)'],
            [[k, v.get('area_fraction'), v.get('n'), _f(v.get('recall'))] for k, v in (d.get('recall_by_size') or {}).items()])
@@ -657,19 +776,20 @@ def metrics_markdown(d:dict # from `evaluate`
         f"(ultralytics {_f(chk.get('ultralytics'))}).", '## Per class', s[1], '## Recall by tumor size', s[2]]) + '\n'
 
 # %% ../nbs/04_evaluate.ipynb #fa062b25
-def eval_cli(weights:str, # YOLO checkpoint (.pt)
-             data:str='', # dataset yaml ('' when --split is an images folder)
+def eval_cli(weights:str, # YOLO checkpoint (.pt) or its ONNX export (.onnx)
+             data:str='', # dataset yaml or its folder ('' when --split is an images folder)
              split:str='val', # split key ('val', 'valid', 'test', ...) or an images folder
              json:str='', # also write the metrics JSON here
              out:str='', # folder for metrics.json, metrics.md and figures
-             imgsz:int=0, # inference size; 0 = the training size stored in the checkpoint
+             imgsz:int=0, # inference size; 0 = the model file's own (checkpoint or ONNX metadata)
              device:str='cpu', # 'cpu', '0', 'cuda:0', ...
              n_boot:int=1000, # bootstrap resamples for the mAP50 interval
              thr:float=-1, # operating threshold for image-level metrics; -1 = the model's stored threshold (else 0.25)
-             agnostic:bool=False # score every class as one "tumor" class, for datasets with other class names
+             agnostic:bool=False, # score every class as one "tumor" class, for datasets with other class names
+             series:str='' # regex on image paths with named groups `series` (and optional `slice`): report series-level figures
             ) -> dict:
     "`tumor-detect eval`: print the metrics table of WEIGHTS on a split and write the JSON."
-    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr, agnostic=agnostic)
+    d = evaluate(weights, data, split, imgsz=imgsz, out=out, n_boot=n_boot, device=device, thr=thr, agnostic=agnostic, series=series)
     print(format_metrics(d))
     if json: _write_json(json, d)
     return d
@@ -725,8 +845,8 @@ _LIMITS = """- Slice-level 2D detector: it sees one slice at a time, with no pat
   for patients, so they are too narrow for new-patient performance.
 - Labels are outlines from one export with known errors (e.g. a mislabelled slice, a tiny box at an image edge).
 - Recall depends on tumor size (see the table above); pituitary tumors are mostly small.
-- Confidences are model scores, not calibrated probabilities (see the ECE). The operating threshold and the OOD
-  threshold were chosen on the validation split; the external test split is the only data neither saw.
+- The operating threshold, the calibration and the OOD threshold were chosen on the validation split; the external
+  test split is the only data none of them saw.
 - The OOD warning flags images unlike the training slices as the backbone sees them; it is no guarantee that an
   image without a warning is in scope."""
 
@@ -768,10 +888,16 @@ def _operating_section(op:dict) -> list:
     if not op: return []
     at = op.get('at_threshold') or {}
     rows = [[k, v.get('n_tumor'), v.get('n_free'), _f(v.get('sensitivity')), _f(v.get('specificity'))] for k, v in at.items()]
-    return ['## Operating point', f"Stored threshold on the image score (top box confidence): **{_f(op.get('threshold'))}**. "
+    return ['## Operating point', f"Stored threshold on the image score (the network's top class score): **{_f(op.get('threshold'))}**. "
             f"Rule: {op.get('threshold_rule', '-')}. Per-source thresholds: {op.get('per_source_thresholds')}. "
-            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" The score is calibrated to a probability by Platt scaling fitted on validation "
-            f"(ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation)." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            f"Validation ROC AUC {_f(op.get('auc'))}." + (f" **Calibration:** the tumor probability of a slice (`probability` in every "
+            f"result, the one number the app shows) is its image score through Platt scaling at an even prior (50 % tumor), fitted "
+            f"on validation (ECE {_f(op['ece']['raw'])} raw, {_f(op['ece']['calibrated'])} calibrated, on validation); box "
+            f"confidences are not probabilities." if op.get('ece') else ''), _table(['validation source', 'tumor slices', 'tumor-free', 'sensitivity', 'specificity'], rows),
+            *([f"Series rule: **{sr['rule']}**, chosen as the {sr['selection']}. On validation ({sr['data']}, "
+               f"{sr['validation']['n_tumor']} tumor series, {sr['validation']['n_free']} tumor-free; negatives: {sr['negatives']}): series sensitivity "
+               f"{_f(sr['validation']['sensitivity'])} ({_ci(sr['validation']['sensitivity_ci'])}), specificity {_f(sr['validation']['specificity'])} "
+               f"({_ci(sr['validation']['specificity_ci'])})."] if (sr := op.get('series_rule')) else []),
             '## Out-of-distribution warning', f"Threshold {_f(op.get('ood_threshold'), 2)} on the Mahalanobis distance of the "
             f"backbone embedding; rule: {op.get('ood_rule', '-')}. Share of validation slices flagged per source: {op.get('ood_flagged')}."]
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TUNE_SPACE', 'param_problems', 'check_data', 'phantom_data', 'check_model', 'git_state', 'data_version',
            'package_versions', 'host_info', 'read_results', 'epoch_seconds', 'pull_run', 'push_run', 'final_metrics',
-           'train', 'tune', 'expand_classes', 'run_summary', 'metrics_table', 'plot_results', 'show_run']
+           'train', 'tune', 'expand_classes', 'run_summary', 'metrics_table', 'plot_results', 'show_run', 'report_html']
 
 # %% ../nbs/03_train.ipynb #9e64bb5b
 import contextlib, csv, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, time, uuid
@@ -94,14 +94,26 @@ def _split_dirs(cfg:dict, p:Path) -> tuple:
 # %% ../nbs/03_train.ipynb #7a1c0e01
 def _import_hint(p:Path, split:str, root:Path) -> str:
     "How to fix a YAML whose images are missing: import it when its folder is an export as downloaded, else fix the entry."
-    if (p.parent/'train'/'images').is_dir():
+    if (p.parent/'train'/'images').is_dir() and not (p.parent/'manifest.csv').exists():   # an import has a manifest
         return f'this looks like an export as downloaded: run `tumor-detect data import {p.parent} data/{p.parent.name}` first and train on data/{p.parent.name}/data.yaml'
-    return f'fix `{split}:` (relative to {root})'
+    there = sorted(d.relative_to(root).as_posix() for d in root.glob('*/images') if d.is_dir()) if root.is_dir() else []
+    return f'fix `{split}:` (relative to {root})' + (f"; image folders there: {', '.join(there)}" if there else '')
+
+# %% ../nbs/03_train.ipynb #2e88scan
+_SCANS = {}   # dataset YAML -> what `_scan` found: the counts `train` prints at the start
+
+def _scan(p:Path, cfg:dict, splits:dict, root:Path):
+    "Refuse a dataset with images ultralytics would drop, naming them; remember the counts (images, repairs) for the run's first line."
+    from tumor_detect.data import check_yolo_split, refuse_defects
+    from tumor_detect.evaluate import image_files
+    found = [f for s, dirs in splits.items() for f in check_yolo_split(dirs, len(cfg['names']), s, root)]
+    refuse_defects(found, str(p), f'Fix or remove them, or move them aside with `tumor-detect data check {root} --quarantine-defects`')
+    _SCANS[p] = dict({s: len(image_files(ds)) for s, ds in splits.items()}, repaired=len(found), kinds=sorted({f.kind for f in found}))
 
 # %% ../nbs/03_train.ipynb #2e881678
 def check_data(data:str # path of a YOLO dataset YAML
               ) -> Path:
-    "The resolved dataset YAML, once it parses and names classes and existing train/val images; clear errors otherwise."
+    "The resolved dataset YAML, once it parses, names classes and existing train/val images that ultralytics would not drop; clear errors otherwise."
     p, fix = _resolve(data), 'pass the data.yaml of a dataset (e.g. from `tumor-detect data import`), or data="" for the phantom'
     if p.is_dir() and (p/'data.yaml').is_file(): p = p/'data.yaml'
     if p.suffix not in ('.yaml', '.yml'): raise ValueError(f'{p}: data must be a dataset .yaml file; {fix}')
@@ -114,6 +126,7 @@ def check_data(data:str # path of a YOLO dataset YAML
         if not dirs: raise ValueError(f'{p}: no `{split}:` entry; name the {split} images folder (relative to {root})')
         for d in dirs:
             if not d.exists(): raise FileNotFoundError(f'{p}: {split} images {d} not found; ' + _import_hint(p, split, root))
+    _scan(p, cfg, splits, root)
     return p
 
 # %% ../nbs/03_train.ipynb #87c2dd82
@@ -183,28 +196,53 @@ def git_state(root:str|Path|None=None # repository folder; the project root when
     return dict(commit=env or None, dirty=None, source='env' if env else None)
 
 # %% ../nbs/03_train.ipynb #ed05c094
-def _dvc_version(p:Path, root:Path) -> dict|None:
-    "The DVC md5 of the `data.dvc` output that contains `p`, if any."
+def _listed_files(p:Path) -> list:
+    "The files dataset YAML `p` lists: itself, the images of its train/val/test entries (folders or .txt lists) and their labels."
+    from tumor_detect.evaluate import IMG_SUFFIXES, label_path
+    cfg = yaml.safe_load(p.read_text()) or {}; root, _ = _split_dirs(cfg, p)
+    imgs = set()
+    for s in ('train', 'val', 'test'):
+        for e in ([cfg[s]] if isinstance(cfg.get(s), str) else list(cfg.get(s) or [])):
+            d = Path(e) if Path(e).is_absolute() else root/e
+            if d.is_dir(): imgs |= {f for f in d.rglob('*') if f.is_file() and f.suffix[1:].lower() in IMG_SUFFIXES}
+            elif d.suffix == '.txt' and d.is_file():
+                imgs |= {(Path(l.strip()) if Path(l.strip()).is_absolute() else d.parent/l.strip()) for l in d.read_text().splitlines() if l.strip()}
+    lbls = {label_path(f) for f in imgs}
+    return sorted({p, *imgs, *(f for f in lbls if f.is_file())})
+
+def _dvc_md5s(p:Path, root:Path) -> dict:
+    "{absolute path: md5} of the files of the `data.dvc` output that holds `p`, from the DVC cache's `.dir` listing; {} when absent."
     f = root/'data.dvc'
-    if not f.exists(): return None
-    for out in (yaml.safe_load(f.read_text()) or {}).get('outs', []):
-        if (root/out.get('path', '\0')).resolve() in [p, *p.parents]:
-            return dict(kind='dvc-md5', value=out.get('md5'), source=f"data.dvc ({out.get('path')})")
+    for out in ((yaml.safe_load(f.read_text()) or {}).get('outs', []) if f.exists() else []):
+        base, md5 = (root/out.get('path', '\0')).resolve(), str(out.get('md5') or '')
+        if base not in [p, *p.parents] or not md5.endswith('.dir'): continue
+        for c in (root/'.dvc'/'cache'/'files'/'md5'/md5[:2]/md5[2:], root/'.dvc'/'cache'/md5[:2]/md5[2:]):
+            if c.is_file(): return {base/e['relpath']: e['md5'] for e in json.loads(c.read_text())}
+    return {}
+
+def _manifest_sha(root:Path) -> dict:
+    "{absolute image path: sha256} from a dataset's manifest.csv; {} without one."
+    m = root/'manifest.csv'
+    if not m.exists(): return {}
+    with open(m, newline='') as fh: return {root/r['file']: r['sha256'] for r in csv.DictReader(fh) if r.get('file') and r.get('sha256')}
 
 # %% ../nbs/03_train.ipynb #56815d6b
 def data_version(data_yaml:str|Path, # the dataset YAML a run trains on
                  root:str|Path|None=None # repository holding `data.dvc`; the project root when None
                 ) -> dict:
-    "Version of a dataset: DVC's md5 from `data.dvc`, else a sha256 of its YAML and manifest (or file list)."
-    p = Path(data_yaml).resolve()
-    if v := _dvc_version(p, Path(root or project_root()).resolve()): return v
-    h, man = hashlib.sha256(p.read_bytes()), p.parent/'manifest.csv'
-    if man.exists(): h.update(man.read_bytes()); return dict(kind='sha256', value=h.hexdigest(), source='data.yaml + manifest.csv')
-    _, splits = _split_dirs(yaml.safe_load(p.read_text()), p)
-    for d in sorted({x for ds in splits.values() for x in ds}):
-        for f in sorted(q for q in [*d.rglob('*'), *(d.parent/'labels').rglob('*')] if q.is_file()):
-            h.update(f'{f.relative_to(d.parent.parent).as_posix()}\t{f.stat().st_size}\n'.encode())
-    return dict(kind='sha256', value=h.hexdigest(), source='data.yaml + file list')
+    "Version of one dataset: sha256 over (path, content hash) of exactly the files its YAML lists (DVC md5s, manifest sha256s or the files)."
+    p = Path(data_yaml).resolve(); files = _listed_files(p)
+    dvc, man = _dvc_md5s(p, Path(root or project_root()).resolve()), _manifest_sha(p.parent)
+    if all(f in dvc for f in files): kind, hashes = 'dvc-md5', {f: dvc[f] for f in files}
+    else:
+        imgs = [f for f in files if f != p and f.suffix != '.txt']
+        kind = 'manifest-sha256' if imgs and all(f in man for f in imgs) else 'sha256'
+        hashes = {f: man[f] if kind == 'manifest-sha256' and f in man else hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    h = hashlib.sha256()
+    for f in files: h.update(f'{f.relative_to(p.parent).as_posix() if f.is_relative_to(p.parent) else f.as_posix()}\t{hashes[f]}\n'.encode())
+    src = {'dvc-md5': 'DVC per-file md5s (data.dvc)', 'manifest-sha256': 'manifest.csv sha256 of the images; labels and YAML hashed',
+           'sha256': 'every listed file hashed'}[kind]
+    return dict(kind=kind, value=h.hexdigest(), n_files=len(files), source=src)
 
 # %% ../nbs/03_train.ipynb #ae1f77c4
 _PACKAGES = ('tumor_detect', 'ultralytics', 'torch', 'torchvision', 'numpy', 'wandb')
@@ -286,6 +324,24 @@ class _Progress(_EpochHooks):
         _write_json(self.path, self.record)
         if self.sync: self.sync()                                  # a remote run folder gets each epoch
 
+# %% ../nbs/03_train.ipynb #86614348
+def _hms(s:float) -> str: return f'{s/3600:.1f} h' if s >= 5400 else f'{s/60:.0f} min' if s >= 90 else f'{s:.0f} s'
+
+class _EpochLine(_EpochHooks):
+    "One line per epoch on stdout (a notebook, papermill's log, a cloud job's log): losses, validation mAP, time per epoch and left."
+    def __init__(self, out=None): super().__init__(); self.t, self.times, self.out = None, [], out
+    def on_train_epoch_start(self, tr): self.t = self.t or time.time()
+    def train_epoch(self, tr): self.loss = tr.label_loss_items(tr.tloss, prefix='train')
+    def fit_epoch(self, tr):
+        now = time.time(); self.times.append(now - (self.t or now)); self.t = now
+        per = sum(self.times[-5:])/len(self.times[-5:]); left = max(0, tr.epochs - tr.epoch - 1)*per
+        loss = ' '.join(f"{k.split('/')[-1].removesuffix('_loss')} {float(v):.3f}" for k, v in self.loss.items())
+        m = _metrics(tr.metrics)
+        print(f"epoch {tr.epoch + 1}/{tr.epochs}: loss {loss} | mAP50 {m.get('map50', float('nan')):.3f} mAP50-95 {m.get('map50_95', float('nan')):.3f}"
+              f" | {per:.1f} s/epoch, about {_hms(left)} left", file=self.out, flush=True)
+    def attach(self, model):
+        super().attach(model); model.add_callback('on_train_epoch_start', self.on_train_epoch_start)
+
 # %% ../nbs/03_train.ipynb #7a1c0e20
 def pull_run(url:str, # a remote run folder, e.g. gs://bucket/runs/job
              local:Path # where to put it
@@ -311,7 +367,7 @@ def _wandb_start(record:dict, run_dir:Path, project:str):
     "Start, or on resume continue, the W&B run of a training run (offline unless `WANDB_API_KEY` is set)."
     wandb, prior = lazy('wandb'), record.get('wandb') or {}
     run = wandb.init(project=prior.get('project') or project, name=record['name'], id=prior.get('id'), resume='allow' if prior else None,
-                     config=record['params'], job_type='train', dir=None if os.environ.get('WANDB_DIR') else str(run_dir),
+                     config={**record['params'], 'data_version': (record.get('data') or {}).get('version')}, job_type='train', dir=None if os.environ.get('WANDB_DIR') else str(run_dir),
                      reinit='finish_previous')
     record['wandb'] = dict(project=run.project, id=run.id, mode='offline' if run.offline else 'online',
                            dir=str(Path(run.dir).parent), url=None if run.offline else run.url)
@@ -378,9 +434,22 @@ def _plan(p:dict) -> dict:
         if prior.get('status') == 'finished':
             raise FileExistsError(f'{project/name} holds a finished run: choose another name, or exist_ok=True to train over it')
         if (project/name/'weights'/'last.pt').is_file():       # a preempted job run again with the same output: resume it
+            _same_settings(project/name, prior, p)
             print(f"{name}: {prior.get('status')} after {prior.get('epochs_completed')} epoch(s); resuming it from weights/last.pt")
             return _plan_resume(dict(p, name=name), project, data)
     return dict(run_dir=project/name, model=check_model(p['model']), data=data, hyp=_read_hyp(p['hyp']), prior={})
+
+# %% ../nbs/03_train.ipynb #93ef2559
+_NOT_SETTINGS = ('device', 'workers', 'plots', 'cache', 'wandb', 'wandb_project', 'project', 'name', 'resume', 'exist_ok')
+
+def _same_settings(run_dir:Path, prior:dict, p:dict, only_given:bool=False):
+    "Stop when `p` asks for other settings than the interrupted run's (a resume would silently ignore them)."
+    old, dflt = prior.get('params') or {}, {k: v.default for k, v in signature(train).parameters.items()}
+    norm = lambda k, v: str(_resolve(v)) if k == 'data' and v else v
+    diff = [f'{k}: {old[k]!r} in the run, {p[k]!r} now' for k in p if k in old and k not in _NOT_SETTINGS
+            and norm(k, old[k]) != norm(k, p[k]) and not (only_given and p[k] == dflt.get(k))]
+    if diff: raise ValueError(f"{run_dir} holds an interrupted run with other settings ({'; '.join(diff)}); "
+                              f"rerun with the run's settings to resume it, or exist_ok=True (--exist-ok) to start a fresh run over it")
 
 # %% ../nbs/03_train.ipynb #5d86465a
 def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
@@ -391,6 +460,7 @@ def _plan_resume(p:dict, project:Path, data:Path|None) -> dict:
     prior = json.loads(rec.read_text()) if rec.exists() else {}
     if prior.get('status') == 'finished': raise ValueError(f'{run_dir}: this run finished; start a new run (another name) instead of resuming')
     if data is None and prior: check_data(prior['data']['yaml'])         # its dataset must still be there
+    if p['resume'] and prior: _same_settings(run_dir, prior, p, only_given=True)   # resume=True: only what was passed counts
     return dict(run_dir=run_dir, model=str(last), data=data, hyp={}, prior=prior, done=_epochs_done(last))
 
 def _epochs_done(last:Path) -> int|None:
@@ -480,6 +550,16 @@ def _sigterm_interrupts():
     finally:
         if old is not None: signal.signal(signal.SIGTERM, old)
 
+# %% ../nbs/03_train.ipynb #e7e9first
+def _first_line(rec:dict, data_yaml:Path):
+    "The run's first line: what it trains on, how many images ultralytics will drop (none: `check_data` refuses those) or repair."
+    from tumor_detect.core import rel_path
+    p = Path(data_yaml).resolve()
+    if p not in _SCANS: check_data(p)
+    s = _SCANS[p]
+    print(f"{rec['name']}: training on {s['train']} train / {s['val']} val images of {rel_path(p)} (data {rec['data']['version']['value'][:12]}); "
+          f"dropped 0, repaired by ultralytics {s['repaired']}{' (' + ', '.join(s['kinds']) + ')' if s['kinds'] else ''}", flush=True)
+
 # %% ../nbs/03_train.ipynb #e7e9b820
 def train(data:str='',             # dataset YAML; '' builds the synthetic phantom (works anywhere, no download)
           model:str='yolov8n.yaml', # architecture YAML (from scratch) or weights .pt to fine-tune (offline: must exist)
@@ -527,7 +607,8 @@ def train(data:str='',             # dataset YAML; '' builds the synthetic phant
     run = _wandb_start(rec, run_dir, wandb_project) if wandb or rec['wandb'] else None
     _write_json(run_dir/'run.json', rec)
     yolo = _ultralytics().YOLO(plan['model'])
-    for hooks in [_Progress(rec, run_dir/'run.json', sync)] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
+    _first_line(rec, data_yaml)
+    for hooks in [_Progress(rec, run_dir/'run.json', sync), _EpochLine()] + ([_WandbLogger(run)] if run else []): hooks.attach(yolo)
     yolo.add_callback('on_pretrain_routine_end', _all_cores)
     try:
         with _amp_check_offline(), _sigterm_interrupts(): yolo.train(**_train_args(p, plan, data_yaml), trainer=_trainer(p, plan))
@@ -665,3 +746,16 @@ def show_run(run # a run record, its run.json or the run folder
     fig = plot_results(d)
     if fig is None: print(f'{_rel(d)} holds no results.csv: no per-epoch curves for this run')
     else: display(fig); lazy('matplotlib.pyplot').close(fig)
+
+# %% ../nbs/03_train.ipynb #c367aadc
+def report_html(run # a run record, its run.json or the run folder
+               ) -> str:
+    "The run's report as one HTML block (summary, final metrics, curves): what `fill_report` puts at the top of an executed 03_train."
+    import base64, io
+    rec, d = _record(run); fig = plot_results(d)
+    parts = [f"<h3>Job report: run {rec.get('name')}</h3>", run_summary(rec).to_html(), metrics_table(rec).to_html()]
+    if fig is None: parts.append(f'<p>{_rel(d)} holds no results.csv: no per-epoch curves</p>')
+    else:
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); lazy('matplotlib.pyplot').close(fig)
+        parts.append(f'<img alt="training curves" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>')
+    return ''.join(parts)

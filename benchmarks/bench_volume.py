@@ -1,0 +1,106 @@
+"""A series scored fast: `predict_volume` (ONNX Runtime) against raw ultralytics batched over the same slices, side by side.
+
+Each engine runs in its own fresh interpreter with the same number of CPU threads, on the same slices (those
+`read_nifti` gives), `--repeats` times alternately; the table reports the median wall-clock and CPU time per volume,
+the ratio (>1: `predict_volume` faster), GFLOP/s against the machine's fp32 peak for that many threads, and whether
+the two answer alike (per-slice top score and the slice calls at the model's threshold). `predict_volume` includes
+reading and windowing the NIfTI file; the baseline is handed the decoded slices. By default the volume is a
+synthetic skull-stripped head the size of a BraTS volume (155 axial slices of 240 x 240, the first and last 20 empty).
+
+    python benchmarks/bench_volume.py                       # reference model, 2 threads, 3 repeats
+    python benchmarks/bench_volume.py --volume some.nii.gz --threads 2 --repeats 5
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile
+from pathlib import Path
+import numpy as np
+
+WORKER = r'''
+import json, sys, time
+import numpy as np
+kind, weights, vol, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+from tumor_detect.readers import read_nifti
+if kind == 'ultralytics':
+    import torch; from ultralytics import YOLO
+    m = YOLO(weights, task='detect'); slices = read_nifti(vol).slices
+    kw = dict(conf=0.25, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=16, stream=True)
+    list(m.predict(slices[:4], **kw)); torch.set_num_threads(threads)     # its predictor setup resets the thread count
+    def run():
+        out = []
+        for r in m.predict(slices, **kw):
+            s = r.boxes.conf.numpy() if len(r.boxes) else np.zeros(1)
+            out.append(float(s.max()))
+        return out
+else:
+    from tumor_detect.predict import Detector, predict_volume
+    d = Detector.load(weights, backend=None if kind == 'onnx' else kind, threads=threads); predict_volume(d, vol)  # warm: session and caches
+    run = lambda: [r.top_score for r in predict_volume(d, vol, conf=0.25).slices]
+t, c = time.perf_counter(), time.process_time(); scores = run()
+print('BENCH', json.dumps(dict(wall=time.perf_counter() - t, cpu=time.process_time() - c, scores=scores)))
+'''
+
+
+def synthetic_volume(path:Path, n:int=155, size:int=240, empty:int=20, seed:int=0) -> Path:
+    "A skull-stripped-looking head: phantom slices (a lesion on a third of them) between `empty` blank slices at each end."
+    nib = __import__('nibabel'); from tumor_detect.phantom import phantom_slice
+    vol = np.zeros((size, size, n), np.float32)
+    for k in range(empty, n - empty):
+        img = phantom_slice('glioma' if (k // 10) % 3 == 0 else None, seed=seed + k, size=size)[0].astype(np.float32)
+        vol[..., k] = np.rot90(img, -1)
+    nib.save(nib.Nifti1Image(vol, np.diag([1., 1., 1., 1.])), path)
+    return path
+
+
+def run_engine(kind:str, weights, vol, threads:int) -> dict:
+    env = {**os.environ, **{k: str(threads) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')}}
+    r = subprocess.run([sys.executable, '-c', WORKER, kind, str(weights), str(vol), str(threads)], capture_output=True, text=True, env=env)
+    line = [l for l in r.stdout.splitlines() if l.startswith('BENCH ')]
+    if r.returncode or not line: raise RuntimeError(f'{kind} failed:\n{r.stderr[-3000:]}')
+    return json.loads(line[0][6:])
+
+
+def main(argv=None):
+    from tumor_detect.core import project_root
+    from tumor_detect.readers import read_nifti
+    from tumor_detect.serving import cpu_peak_gflops, model_gflops
+    from tumor_detect.predict import Detector, read_stamp
+    ref = project_root()/'models'/'reference'
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--volume', default='', help='NIfTI volume; a synthetic BraTS-sized head when empty')
+    ap.add_argument('--pt', default=str(ref/'best.pt')); ap.add_argument('--onnx', default=str(ref/'best.onnx'))
+    ap.add_argument('--threads', type=int, default=2); ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--openvino', action='store_true', help='also time predict_volume on OpenVINO float32 (same arithmetic, opt-in engine)')
+    ap.add_argument('--json', default='', help='also write the result here')
+    a = ap.parse_args(argv)
+    vol = Path(a.volume) if a.volume else synthetic_volume(Path(tempfile.mkdtemp())/'head.nii.gz')
+    n = len(read_nifti(vol)); side = read_nifti(vol)[0].shape[:2]
+    runs = {'ultralytics': [], 'predict_volume': []} | ({'predict_volume_openvino': []} if a.openvino else {})
+    for _ in range(a.repeats):                                             # alternate: all see the same machine load
+        runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads))
+        runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads))
+        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads))
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
+    gf, peak, thr = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops(), read_stamp(a.onnx).get('threshold') or 0.25
+    su, so = np.array(runs['ultralytics'][0]['scores']), np.array(runs['predict_volume'][0]['scores'])
+    su_calls = su >= thr; so_calls = so >= thr
+    flags = sorted(set(__import__('re').findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
+    res = dict(slices=n, slice_px=list(side), threads=a.threads, repeats=a.repeats, gflop_per_slice=gf,
+               ultralytics=dict(wall_s=round(med['ultralytics']['wall'], 2), cpu_s=round(med['ultralytics']['cpu'], 2)),
+               predict_volume=dict(wall_s=round(med['predict_volume']['wall'], 2), cpu_s=round(med['predict_volume']['cpu'], 2)),
+               speedup_wall=round(med['ultralytics']['wall']/med['predict_volume']['wall'], 2),
+               speedup_cpu=round(med['ultralytics']['cpu']/med['predict_volume']['cpu'], 2),
+               gflop_s=dict(ultralytics=round(gf*n/med['ultralytics']['wall'], 1), predict_volume=round(gf*n/med['predict_volume']['wall'], 1)),
+               peak_gflop_s=round(peak['fp32']*a.threads, 1), peak_how=peak['how'],
+               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes >= 0.25 only
+               threshold=thr, cpu_flags=flags)
+    if a.openvino:
+        ov = med['predict_volume_openvino']; sv = np.array(runs['predict_volume_openvino'][0]['scores'])
+        res['predict_volume_openvino'] = dict(wall_s=round(ov['wall'], 2), cpu_s=round(ov['cpu'], 2), speedup_wall=round(med['ultralytics']['wall']/ov['wall'], 2),
+                                              gflop_s=round(gf*n/ov['wall'], 1), same_slice_calls=bool(((sv >= thr) == su_calls).all()))
+    print(json.dumps(res, indent=1))
+    print(f"\npredict_volume {res['speedup_wall']}x raw ultralytics (wall, median of {a.repeats}; CPU time {res['speedup_cpu']}x), "
+          f"{res['gflop_s']['predict_volume']} GFLOP/s of a {res['peak_gflop_s']} GFLOP/s fp32 peak on {a.threads} threads; CPU flags: {' '.join(flags)}")
+    if a.json: Path(a.json).write_text(json.dumps(res, indent=1) + '\n')
+    return res
+
+
+if __name__ == '__main__': main()
