@@ -35,6 +35,13 @@ def _score_lgg(w, files, y, seq, pts) -> dict:
     return dict(table=group_table(s, y, seq, 0.23, pts, n_boot=300),
                 sens_at_spec90={g: _sens_at_spec(s[seq == g], y[seq == g]) for g in sorted(set(seq))} | {'all': _sens_at_spec(s, y)})
 
+def _tiny_val(y:Path, n:int=16):
+    "Point a data YAML's `val` at a few of its validation images: ultralytics validates every epoch, the arms are scored on LGG."
+    import yaml
+    cfg = yaml.safe_load(y.read_text()); d = y.parent; imgs = sorted((d/cfg['val']).glob('*'))[:n]
+    (d/'val-tiny.txt').write_text(''.join(f'./{p.relative_to(d)}\n' for p in imgs)); cfg['val'] = 'val-tiny.txt'
+    y.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--kind', choices=['augment', 'labels'], required=True)
@@ -51,9 +58,10 @@ def main():
         t0 = time.time()
         root = project_root()/('data/multisource' if a.kind == 'augment' else v)
         lgg = 'lgg' if a.kind == 'augment' else root.name.replace('multisource', 'lgg')
-        f = {'lgg': 0, 'brain-tumor': 0.25} if a.kind == 'augment' else {
+        f = {'lgg': 0, 'brain-tumor': 0.15} if a.kind == 'augment' else {
             'brain-tumor': 0.25, 'br35h-tumor': 0.5, 'br35h-no-tumor': 0.5, lgg: 0.5, f'{lgg}/t1': 0, f'{lgg}/no tumor': 0.15}
         y_train = train_list(root, f, name=f'train-ablation-{a.kind}')
+        _tiny_val(y_train)                               # the arms are scored below; ultralytics' own validation is skipped
         run = f"ablation-{a.kind}-{name.split()[0].replace('/', '_')}"
         train(data=str(y_train), model=a.start, epochs=a.epochs, imgsz=320, batch=16, device='cpu', optimizer='AdamW', lr0=0.0005,
               mosaic=0.0, close_mosaic=0, flipud=0.3, scale=0.4, hsv_v=0.3, augment=v if a.kind == 'augment' else 'mri',
