@@ -6,8 +6,7 @@
 __all__ = ['PARTS', 'head_mask', 'brain_mask', 'skull_strip', 'challenge_normalise', 'MRIAugment', 'parse_augment', 'mri_trainer']
 
 # %% ../nbs/16_augment.ipynb #2946e791
-import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from .core import lazy

@@ -4,17 +4,17 @@
 
 # %% auto #0
 __all__ = ['SEQUENCES', 'TIF_CHANNELS', 'MASK_COLS', 'mask_boxes', 'mask_polygons', 'sequence_name', 'find_mask_slices',
-           'find_nifti_cases', 'lazy_nib', 'volume_slices', 'patient_splits', 'import_masks', 'mask_layout',
-           'import_data']
+           'find_nifti_cases', 'volume_slices', 'patient_splits', 'import_masks', 'mask_layout', 'import_data']
 
 # %% ../nbs/15_masks.ipynb #27e7666e
 import csv, json, re, shutil, time, uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
 from scipy import ndimage
+from .core import lazy
 from .data import IMG_EXTS, MANIFEST_COLS, ImportResult, sha256, _swap_in
 
 # %% ../nbs/15_masks.ipynb #6cf63b08
@@ -75,20 +75,6 @@ def find_mask_slices(src:str # a folder of patient folders, each with `<patient>
     if not out: raise FileNotFoundError(f'{src}: no patient folders with `<patient>_<k>_<sequence>` slices and `_mask` images')
     return out
 
-# %% ../nbs/15_masks.ipynb #b4e952d6
-def _fake_mask_dataset(dest:Path, patients:int=4, slices:int=3, tif:bool=False) -> Path:
-    "A per-patient slice dataset from phantom slices (every second slice tumor-free), for tests."
-    for p in range(patients):
-        pid = f'TCGA_XX_{p:04d}_20000101'; d = dest/pid; d.mkdir(parents=True, exist_ok=True)
-        for k in range(1, slices + 1):
-            c = phantom_case('glioma' if k % 2 else None, seed=10*p + k, size=96)
-            g = c.img if c.img.ndim == 2 else c.img[..., 0]
-            Image.fromarray((c.lesion*255).astype(np.uint8)).save(d/f'{pid}_{k}_mask.{"tif" if tif else "png"}')
-            if tif: Image.fromarray(np.stack([g, 255 - g, g//2], -1)).save(d/f'{pid}_{k}.tif')
-            else:
-                for s in ('flair', 't1post'): Image.fromarray(g).save(d/f'{pid}_{k}_{s}.jpg', quality=95)
-    return dest
-
 # %% ../nbs/15_masks.ipynb #64c3c0d3
 def _nii_stem(p:Path) -> str: return p.name[:-7] if p.name.endswith('.nii.gz') else p.stem
 
@@ -102,7 +88,7 @@ def find_nifti_cases(src:str # a BraTS-style folder of case folders, or a Decath
         for img in sorted((src/'imagesTr').glob('*.nii*')):
             lbl = src/'labelsTr'/img.name
             if not lbl.exists(): raise FileNotFoundError(f'{img}: no label volume {lbl.name} in labelsTr/')
-            n = lazy_nib().load(str(img)).shape; n = n[3] if len(n) == 4 else 1
+            n = lazy('nibabel').load(str(img)).shape; n = n[3] if len(n) == 4 else 1
             out.append(dict(case=_nii_stem(img), images={mods.get(i, f'ch{i}'): (img, i if n > 1 else None) for i in range(n)}, label=lbl))
     else:
         for d in sorted(x for x in src.iterdir() if x.is_dir()):
@@ -112,17 +98,13 @@ def find_nifti_cases(src:str # a BraTS-style folder of case folders, or a Decath
     if not out: raise FileNotFoundError(f'{src}: no NIfTI cases (BraTS case folders or a Decathlon imagesTr/ + labelsTr/)')
     return out
 
-def lazy_nib():
-    "nibabel, imported on first use."
-    import nibabel; return nibabel
-
 # %% ../nbs/15_masks.ipynb #a5920e84
 def volume_slices(path, # NIfTI image (3-D, or 4-D with `index`)
                   index:int|None=None, # volume of a 4-D image
                   label:bool=False # a label map: nonzero -> 255, no windowing
                  ) -> np.ndarray:
     "(n_slices, H, W) uint8 axial slices of a NIfTI volume, canonical orientation, anterior up."
-    nib = lazy_nib(); img = nib.as_closest_canonical(nib.load(str(path)))
+    nib = lazy('nibabel'); img = nib.as_closest_canonical(nib.load(str(path)))
     a = np.asanyarray(img.dataobj)
     if index is not None: a = a[..., index]
     if a.ndim != 3: raise ValueError(f'{path}: expected a 3-D volume (or 4-D with index), got shape {a.shape}')
@@ -130,26 +112,6 @@ def volume_slices(path, # NIfTI image (3-D, or 4-D with `index`)
     if label: return ((a > 0)*255).astype(np.uint8)
     a = a.astype(np.float32); lo, hi = np.percentile(a, (0.5, 99.5))      # the window `readers.read_nifti` serves with
     return (np.clip((a - lo)/max(hi - lo, 1e-6), 0, 1)*255 + 0.5).astype(np.uint8)
-
-# %% ../nbs/15_masks.ipynb #a3991f44
-def _fake_nifti_cases(dest:Path, cases:int=2, slices:int=6, decathlon:bool=False) -> Path:
-    "BraTS- or Decathlon-style NIfTI cases built from phantom slices (tumor on the middle slices), for tests."
-    nib = lazy_nib()
-    for k in range(cases):
-        cs = [phantom_case('glioma' if 1 <= z < slices - 1 else None, seed=k*100 + z, size=64) for z in range(slices)]
-        vol = np.stack([np.rot90(c.img if c.img.ndim == 2 else c.img[..., 0], -1) for c in cs], -1).astype(np.float32)
-        seg = np.stack([np.rot90(c.lesion, -1) for c in cs], -1).astype(np.uint8)
-        name = f'case_{k:03d}'; aff = np.diag([1., 1., 1., 1.])
-        if decathlon:
-            for sub in ('imagesTr', 'labelsTr'): (dest/sub).mkdir(parents=True, exist_ok=True)
-            nib.save(nib.Nifti1Image(np.stack([vol, vol*0.5], -1), aff), str(dest/'imagesTr'/f'{name}.nii.gz'))
-            nib.save(nib.Nifti1Image(seg, aff), str(dest/'labelsTr'/f'{name}.nii.gz'))
-            (dest/'dataset.json').write_text(json.dumps({'modality': {'0': 'FLAIR', '1': 'T1Gd'}}))
-        else:
-            (dest/name).mkdir(parents=True, exist_ok=True)
-            for s, v in (('t1ce', vol), ('flair', vol*0.7)): nib.save(nib.Nifti1Image(v, aff), str(dest/name/f'{name}_{s}.nii.gz'))
-            nib.save(nib.Nifti1Image(seg, aff), str(dest/name/f'{name}_seg.nii.gz'))
-    return dest
 
 # %% ../nbs/15_masks.ipynb #eaba5390
 def patient_splits(patients:list, # patient ids (repeats allowed)

@@ -7,7 +7,7 @@ __all__ = ['train_list', 'load_recipe', 'run_stages', 'prepare_data', 'group_tab
            'finalize', 'decide', 'release']
 
 # %% ../nbs/17_release.ipynb #b7e1d6d3
-import csv, json, shutil, subprocess, time
+import csv, json, shutil, subprocess
 from pathlib import Path
 import numpy as np
 import yaml
@@ -39,21 +39,6 @@ def train_list(root:str, # a combined dataset (manifest with source, sequence)
     (root/f'{name}.txt').write_text(''.join(l + '\n' for l in out))
     cfg.update(train=f'{name}.txt'); (root/f'{name}.yaml').write_text(yaml.safe_dump(cfg, sort_keys=False))
     return root/f'{name}.yaml'
-
-# %% ../nbs/17_release.ipynb #29454b52
-def _toy_combined(d:Path) -> Path:
-    "A combined-style dataset of blank images: 2 sources, 2 sequences, tumor and tumor-free rows, for tests."
-    rows = []
-    for src, seqs, n in (('home', ['t1c'], 10), ('lgg', ['t1', 'flair'], 10)):
-        for q in seqs:
-            for i in range(n):
-                f = f'train/images/{src}_{q}_{i}.png'; (d/f).parent.mkdir(parents=True, exist_ok=True)
-                Image.new('L', (8, 8)).save(d/f)
-                rows.append(dict(split='train', file=f, source=src, sequence=q, n_labels=int(i < 4)))
-    with open(d/'manifest.csv', 'w', newline='') as fh:
-        w = csv.DictWriter(fh, list(rows[0]), lineterminator='\n'); w.writeheader(); w.writerows(rows)
-    (d/'data.yaml').write_text(yaml.safe_dump(dict(names={0: 'tumor'}, nc=1, train='train/images', val='train/images')))
-    return d
 
 # %% ../nbs/17_release.ipynb #f2302f8a
 _KEYS = dict(name=str, note=str, data=dict, start=dict, stages=list, release=dict)
