@@ -177,7 +177,7 @@ def test_detect_in_browser(server, tmp_path):
 
 def _upload(page, path, first=False):
     if not first: page.locator('#upload button[aria-label*="Clear" i], #upload button[aria-label*="Remove" i]').first.click()
-    page.locator('#upload input[type=file]').set_input_files(str(path))
+    page.locator('#upload input[type=file]').set_input_files([str(x) for x in path] if isinstance(path, (list, tuple)) else str(path))
 
 
 def test_verdict_and_warnings_in_browser(contract_server, tmp_path):

@@ -182,7 +182,7 @@ def _read_items(srcs:list) -> list:
 # %% ../nbs/06_drift.ipynb #c6e0eb47
 def features_and_embeddings(detector, # a loaded `Detector` (.pt, or .onnx exported with the `embedding` output)
                             images, # folder, file, list of files or arrays
-                            conf:float=0.25, iou:float=0.7, # detection thresholds (as served)
+                            conf:float=0.25, iou:float=0.5, # detection thresholds (as served)
                             batch:int=16, # slices per forward pass
                             embed:bool=True # also return backbone embeddings (None when the model has none)
                            ) -> tuple:

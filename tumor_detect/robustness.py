@@ -158,7 +158,7 @@ def _above(r, conf:float):
 def score_set(detector, # a loaded `Detector` (torch backend for embeddings)
               items:list, # `Labelled` slices
               conf:float=0.25, # served confidence threshold: the prediction features use it
-              iou:float=0.7, # NMS IoU threshold
+              iou:float=0.5, # NMS IoU threshold (the served Detector's, suppression across classes)
               batch:int=16, # slices per forward pass
               embed:bool=True # capture backbone embeddings
              ) -> dict:
