@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'noise_sigma', 'image_features',
            'prediction_features', 'backbone_layer', 'EmbeddingHook', 'features_and_embeddings', 'build_reference',
-           'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests', 'perturb',
-           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
+           'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests',
+           'group_windows', 'null_threshold', 'calibrate_null', 'perturb', 'plot_feature_shift', 'drift_report',
+           'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
 
 # %% ../nbs/06_drift.ipynb #57841b10
 import hashlib, importlib, json, math, shutil, time, warnings
@@ -363,21 +364,25 @@ def drift_tests(reference, # reference features (DataFrame) or a `Reference`
                 current, # current features (DataFrame): `features_and_embeddings` output or a prediction log frame
                 ref_emb=None, cur_emb=None, # embeddings of both, when available
                 alpha:float=0.05, # false-alarm rate of the whole check (Bonferroni over features and embeddings)
-                columns:list|None=None # features to test; all known features present in both when None
+                columns:list|None=None, # features to test; all known features present in both when None
+                null:dict|None=None # from `calibrate_null`: threshold from clean windows of held-out patients, not Bonferroni; the reference's own when None
                ) -> dict:
-    "The drift verdict: per-feature p-values, a Bonferroni threshold, the embedding test, and which checks drifted."
+    "The drift verdict: per-feature p-values, a threshold (Bonferroni, or a calibrated null), the embedding test, and which checks drifted."
+    if null is None and isinstance(reference, Reference): null = reference.meta.get('null')
     if isinstance(reference, Reference): reference, ref_emb = reference.features, reference.embeddings if ref_emb is None else ref_emb
+    if null: columns, ref_emb = list(null['columns']), None   # the null was calibrated on these features alone
     num, cat = _columns(reference, current, columns)
     use_emb = ref_emb is not None and cur_emb is not None and len(cur_emb) >= 2
-    thr = alpha/max(len(num) + len(cat) + use_emb, 1)
+    thr = null_threshold(null, alpha) if null else alpha/max(len(num) + len(cat) + use_emb, 1)
     p = {c: _ks(reference[c].dropna(), current[c].dropna()) for c in num}
     p.update({c: _chi2(reference[c].dropna(), current[c].dropna()) for c in cat})
-    drifted = [c for c in num if p[c] <= thr] + [c for c in cat if p[c] < thr]   # as Evidently: ks '<=', chi-square '<'
+    drifted = [c for c in num if (p[c] < thr if null else p[c] <= thr)] + [c for c in cat if p[c] < thr]   # Bonferroni as Evidently: ks '<=', chi-square '<'
     emb = embedding_drift(ref_emb, cur_emb, thr) if use_emb else None
     n_checks = len(p) + bool(emb)
     flagged = drifted + (['embeddings'] if emb and emb['drift'] else [])
     res = dict(drift=bool(flagged), score=len(flagged)/max(n_checks, 1), drifted=flagged, n_reference=len(reference),
                n_current=len(current), alpha=alpha, threshold=thr, p_values=p, embeddings=emb,
+               null=dict(n=len(null['min_p']), size=null['size'], n_groups=null['n_groups']) if null else None,
                skipped=[c for c in (columns or NUMERIC + CATEGORICAL) if c not in p])
     return dict(res, verdict=_verdict(res))
 
@@ -394,6 +399,49 @@ def _verdict(r:dict) -> str:
     if not r['p_values']: return f'OK (nothing to compare: no common features){e}; {size}'
     c = min(r['p_values'], key=r['p_values'].get)
     return f"OK: no drift in {n_checks} checks (closest: {c} p={r['p_values'][c]:.1e} vs threshold {r['threshold']:.1e}){e}; {size}"
+
+# %% ../nbs/06_drift.ipynb #b18b0002
+def group_windows(groups, # group id (patient, series) of each slice
+                  size:int, # slices per window
+                  n:int, # windows drawn
+                  seed:int=0 # seed of the draws
+                 ) -> list:
+    "`n` windows of `size` slice indices, each filled with whole groups in random order (the last one cut): windows drawn by patient."
+    g = np.asarray(groups)
+    if size > len(g): raise ValueError(f'windows of {size} slices but only {len(g)} slices; pass a smaller size or more slices')
+    ids = np.unique(g); members = {k: np.flatnonzero(g == k) for k in ids}; rng, out = np.random.default_rng(seed), []
+    for _ in range(n):
+        w = []
+        for k in rng.permutation(ids):
+            w.extend(members[k])
+            if len(w) >= size: break
+        out.append(np.sort(np.array(w[:size])))
+    return out
+
+# %% ../nbs/06_drift.ipynb #b18b0006
+def null_threshold(null:dict, # from `calibrate_null`
+                   alpha:float=0.05 # the false-alarm budget
+                  ) -> float:
+    "The p-value a window's smallest feature p-value must stay below: at most `alpha` of clean windows (null and new alike) fall under it."
+    m = np.sort(np.asarray(null['min_p'], float)); c = math.floor(alpha*(len(m) + 1)) - 1
+    if c < 0: raise ValueError(f'a null of {len(m)} windows cannot give alpha={alpha}; calibrate at least {math.ceil(1/alpha) - 1} windows (calibrate_null n=)')
+    return float(m[c])
+
+def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
+                   clean, # features (DataFrame) of clean held-out slices, none of them in the reference
+                   groups, # patient / series group of each row of `clean`
+                   size:int=50, # slices per window, as the windows that will be checked
+                   n:int=200, # null windows drawn
+                   seed:int=0, # seed of the draws
+                   columns:list|None=None # features tested; all image features when None
+                  ) -> dict:
+    "The null of the drift statistic (a window's smallest feature p-value) over clean windows drawn by patient from held-out data."
+    ref = reference.features if isinstance(reference, Reference) else reference
+    cols = [c for c in (columns or IMAGE_FEATURES) if c in ref.columns and c in clean.columns]
+    if len(groups) != len(clean): raise ValueError(f'{len(groups)} groups for {len(clean)} clean slices; pass one group per slice')
+    stat = lambda w: min(drift_tests(ref, clean.iloc[w].reset_index(drop=True), columns=cols)['p_values'].values())
+    return dict(columns=cols, size=size, n_groups=len(set(np.asarray(groups).tolist())), n_slices=len(clean), seed=seed,
+                min_p=[float(stat(w)) for w in group_windows(groups, size, n, seed)])
 
 # %% ../nbs/06_drift.ipynb #ea2c4765
 def perturb(img:np.ndarray, # uint8 image
