@@ -553,13 +553,16 @@ def _calibrated_reliability(scores, labels, cal:dict) -> dict:
     return dict(reliability(calibrate(scores, cal), y, weights=w), prior=prior, kind=cal.get('kind'))
 
 # %% ../nbs/04_evaluate.ipynb #23bdset1
+def _onnx_meta(weights) -> dict:
+    "The metadata of an ONNX export (its stamp, size and names), read once without loading the weights."
+    return {p.key: p.value for p in lazy('onnx').load(str(weights), load_external_data=False).metadata_props}
+
 def model_stamp(weights:str, # a `.pt` checkpoint or `.onnx` export
                 model=None # the loaded ultralytics YOLO of a `.pt` (saves a second load)
                ) -> dict:
     "The operating point, calibration and OOD profile a model file carries (`{}` when none)."
     if Path(weights).suffix == '.onnx':
-        meta = {p.key: p.value for p in lazy('onnx').load(str(weights), load_external_data=False).metadata_props}
-        return json.loads(meta.get('tumor_detect') or '{}')
+        return json.loads(_onnx_meta(weights).get('tumor_detect') or '{}')
     ck = getattr(model if model is not None else lazy('ultralytics').YOLO(weights), 'ckpt', None) or {}
     return dict(ck.get('tumor_detect') or {})
 
@@ -569,7 +572,7 @@ def model_settings(weights:str, # a `.pt` checkpoint or `.onnx` export
     "(inference size, operating threshold or None) a model file carries: checkpoint train args and stamp, or the ONNX metadata."
     if Path(weights).suffix == '.onnx':
         import ast
-        meta = {p.key: p.value for p in lazy('onnx').load(str(weights), load_external_data=False).metadata_props}
+        meta = _onnx_meta(weights)
         sz = ast.literal_eval(meta['imgsz']) if 'imgsz' in meta else 640
         return int(max(sz) if isinstance(sz, (list, tuple)) else sz), json.loads(meta.get('tumor_detect') or '{}').get('threshold')
     model = model if model is not None else lazy('ultralytics').YOLO(weights)
