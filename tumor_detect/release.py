@@ -118,13 +118,6 @@ def prepare_data(recipe:dict # a loaded recipe
     return train_list(root, tl.get('factors') or {}, tl.get('name', f"train-{recipe['name']}"), seed=tl.get('seed', 0))
 
 # %% ../nbs/17_release.ipynb #7451f38a
-def _manifest_rows(data_yaml:Path) -> dict:
-    "Manifest row per image path of the dataset a YAML belongs to (empty without a manifest)."
-    root = Path(data_yaml).resolve().parent
-    try: rows = list(csv.DictReader(open(root/'manifest.csv')))
-    except FileNotFoundError: return {}
-    return {str((root/r['file']).resolve()): r for r in rows}
-
 def _auc_ci(s:np.ndarray, y:np.ndarray, g:np.ndarray, n_boot:int, seed:int) -> list:
     "Bootstrap 95 % interval of the ROC AUC, resampling whole groups (patients; slices where none is recorded)."
     from tumor_detect.evaluate import roc_auc
@@ -167,13 +160,13 @@ def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshol
                      sources:str='', # only these sources (space separated); '' = all
                     ) -> dict:
     "Score a split through the served Detector and tabulate it by source and by source/sequence."
-    from tumor_detect.operating import read_stamp, scores_embeddings, _split_files, _tumor_flags
+    from tumor_detect.operating import read_stamp, scores_embeddings, manifest_rows, _split_files, _tumor_flags
     from tumor_detect.predict import Detector
-    files = _split_files(data, split); man = _manifest_rows(Path(data))
-    if sources: files = [f for f in files if man.get(str(Path(f).resolve()), {}).get('source') in sources.split()]
+    files = _split_files(data, split); root = Path(data).resolve().parent; row = manifest_rows(root, files)
+    if sources: files, row = map(list, zip(*[(f, r) for f, r in zip(files, row) if r.get('source') in sources.split()]))
     s, _ = scores_embeddings(Detector.load(weights), files, batch); y = _tumor_flags(files)
     thr = float(read_stamp(weights).get('threshold', 0.25)) if thr < 0 else float(thr)
-    row = [man.get(str(Path(f).resolve()), {}) for f in files]; fam = lazy('tumor_detect.operating').source_families(r.get('source', '?') for r in row)
+    fam = lazy('tumor_detect.operating').source_families(r.get('source', '?') for r in row)
     sc = dict(file=[rel_path(f) for f in files], score=np.round(s, 5).tolist(), tumor=y.tolist(),
               source=[fam[r.get('source', '?')] for r in row], sequence=[r.get('sequence') or 'mixed' for r in row],
               patient=[r.get('patient', '') for r in row])
