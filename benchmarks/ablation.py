@@ -2,7 +2,10 @@
 
 --kind augment: what the MRI augmentation adds on a source the runs never train on. Every arm trains on the same
   list (home + Br35H, no LGG) and differs only in `augment`; scored on the LGG validation patients (another cohort,
-  three sequences: the leave-one-source-out question).
+  three sequences: the leave-one-source-out question), and on the challenge-like proxy of benchmarks/proxies.py
+  (the same patients skull-stripped, z-scored, at 240 px) and its 2x-downsampled T1 tumor-free slices.
+--kind boxes: LGG masks as one box per connected component (`data import --boxes components`) or one box around all
+  (`--boxes union`); otherwise as --kind labels.
 --kind labels: how LGG boxes are labelled. The arms train on the same images (home, Br35H, LGG FLAIR/T1c) with the
   LGG boxes as the untyped class `tumor` or as `glioma`; scored on LGG validation patients (agnostic image level)
   and on the home validation split (typed mAP: does the glioma class suffer from FLAIR-abnormality boxes?).
@@ -17,6 +20,7 @@ from tumor_detect.release import train_list, group_table
 
 AUGMENT = {'none': 'none', 'mri': 'mri', 'mri without skull/normalise': 'mri,-skull,-normalise'}
 LABELS = {'tumor (untyped)': 'data/multisource', 'glioma': 'data/multisource-glioma'}
+BOXES = {'components': 'data/multisource', 'union': 'data/multisource-union'}
 
 def _sens_at_spec(s, y, spec=0.9):
     if not y.any() or y.all(): return None
@@ -35,6 +39,12 @@ def _score_lgg(w, files, y, seq, pts) -> dict:
     return dict(table=group_table(s, y, seq, 0.23, pts, n_boot=300),
                 sens_at_spec90={g: _sens_at_spec(s[seq == g], y[seq == g]) for g in sorted(set(seq))} | {'all': _sens_at_spec(s, y)})
 
+def _score_proxies(w, proxies) -> list:
+    from tumor_detect.operating import scores_embeddings
+    from tumor_detect.predict import Detector
+    ims, y, grp, pts = proxies; s, _ = scores_embeddings(Detector.load(str(w)), [np.repeat(i[..., None], 3, 2) for i in ims], 16)
+    return group_table(s, y, grp, 0.23, pts, n_boot=300)
+
 def _tiny_val(y:Path, n:int=16):
     "Point a data YAML's `val` at a few of its validation images: ultralytics validates every epoch, the arms are scored on LGG."
     import yaml
@@ -44,16 +54,22 @@ def _tiny_val(y:Path, n:int=16):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--kind', choices=['augment', 'labels'], required=True)
+    ap.add_argument('--kind', choices=['augment', 'labels', 'boxes'], required=True)
     ap.add_argument('--start', required=True, help='model every arm starts from (.pt)')
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--out', default='')
+    ap.add_argument('--arms', default='', help='only these arms (comma separated); the others are kept from --out if it exists')
     a = ap.parse_args()
     from tumor_detect.train import train
     from tumor_detect.evaluate import evaluate
-    arms = AUGMENT if a.kind == 'augment' else LABELS
+    arms = dict(augment=AUGMENT, labels=LABELS, boxes=BOXES)[a.kind]
+    import sys; sys.path.insert(0, str(Path(__file__).parent)); from proxies import build
+    proxies = build(project_root()/'data/multisource')
     res = dict(kind=a.kind, start=rel_path(a.start), epochs=a.epochs, arms={})
     out = Path(a.out or f'runs/ablation/{a.kind}.json')
+    if a.arms:
+        res = json.loads(out.read_text()) if out.exists() else res
+        arms = {k: v for k, v in arms.items() if k in a.arms.split(',')}
     for name, v in arms.items():
         t0 = time.time()
         root = project_root()/('data/multisource' if a.kind == 'augment' else v)
@@ -68,12 +84,13 @@ def main():
               plots=False, project='runs/ablation', name=run, exist_ok=True)
         w = project_root()/'runs'/'ablation'/run/'weights'/'best.pt'
         arm = dict(setting=v, train_images=sum(1 for _ in open(y_train.with_suffix('.txt'))), **_score_lgg(w, *_lgg_valid(root)))
-        if a.kind == 'labels':
+        arm['proxies'] = _score_proxies(w, proxies)
+        if a.kind != 'augment':
             m = evaluate(str(w), str(project_root()/'data/brain-tumor/data.yaml'), 'val', n_boot=0)
             arm['home'] = dict(map50=m['map50'], map50_95=m['map50_95'], per_class={k: {kk: v2 for kk, v2 in d.items() if kk in ('map50', 'map50_95')}
                                for k, d in (m.get('per_class') or {}).items()})
         arm['seconds'] = round(time.time() - t0); res['arms'][name] = arm
-        print(name, {r['group']: (round(r['auc'] or 0, 3)) for r in arm['table']}, arm.get('home', ''), flush=True)
+        print(name, {r['group']: (round(r['auc'] or 0, 3)) for r in arm['table'] + arm['proxies']}, arm.get('home', ''), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(res, indent=1) + '\n')
 
 if __name__ == '__main__': main()

@@ -7,8 +7,8 @@ __all__ = ['IMG_EXTS', 'SPLITS', 'MANIFEST_COLS', 'COMBINED_NAMES', 'COMBINED_CO
            'polygon_to_box', 'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'Finding',
            'check_yolo_split', 'refuse_defects', 'import_export', 'CheckReport', 'image_hashes', 'hamming',
            'check_dataset', 'quarantine', 'check', 'leakage_audit', 'slice_groups', 'resplit', 'twin_groups',
-           'split_groups', 'combine', 'dataset_stats', 'plot_stats', 'stats', 'leakage', 'dvc', 'dvc_track',
-           'bundle_sample']
+           'split_groups', 'read_audit', 'combine', 'dataset_stats', 'plot_stats', 'stats', 'leakage', 'dvc',
+           'dvc_track', 'bundle_sample']
 
 # %% ../nbs/01_data.ipynb #b05cf3c5
 import csv, hashlib, json, os, re, shutil, subprocess, sys, time, uuid
@@ -621,6 +621,20 @@ def _external_rows(roots:list, near:int) -> tuple:
     if free.any(): groups[free] = twin_groups(bits[free], near)
     return rows, bits, groups
 
+# %% ../nbs/01_data.ipynb #7ff7bcf0
+def read_audit(path:str, # label audit CSV: one row per image, columns `source`, `sha256` (of the imported image) and `finding`
+               roots:list # the datasets the audit may name (their folder name is the source)
+              ) -> dict:
+    "{(source, sha256): finding} of a label audit, checked: every row names a known source and an image it holds."
+    rows = list(csv.DictReader(open(path)))
+    if miss := {'source', 'sha256', 'finding'} - set(rows[0] if rows else {}):
+        raise ValueError(f'{path}: label audit lacks the column(s) {sorted(miss)}; it needs source, sha256, finding (one row per image)')
+    have = {Path(r).name: {m['sha256'] for m in read_manifest(Path(r))} for r in roots}
+    for i, r in enumerate(rows, 2):
+        if r['source'] not in have: raise ValueError(f"{path}:{i}: source {r['source']!r} is none of {sorted(have)}; fix the row or combine that dataset")
+        if r['sha256'] not in have[r['source']]: raise ValueError(f"{path}:{i}: no image of {r['source']} has sha256 {r['sha256'][:12]}...; the dataset changed since the audit: review the row again")
+    return {(r['source'], r['sha256']): r['finding'] for r in rows}
+
 # %% ../nbs/01_data.ipynb #c0b1e012
 def combine(dest:str, # where the combined dataset goes, e.g. data/combined
             home:str='data/brain-tumor', # typed dataset (glioma/meningioma/pituitary); keeps its train/valid split
@@ -630,13 +644,14 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
             test_frac:float=0.2, # share of each external stratum for test (the external hold-out)
             near:int=8, # perceptual-hash distance that makes two images twins
             seed:int=0, # seed of the group shuffle
+            audit:str='', # label audit CSV (`source`, `sha256`, `finding`): images reviewed as wrongly labelled, left out and listed
            ) -> dict:
     "Combine a typed home dataset with external sources into one twin-free YOLO dataset (manifest with source, sequence, patient)."
     if untyped not in ('class', 'drop', 'single'): raise ValueError(f"untyped={untyped!r}: use 'class', 'drop' or 'single'")
     home, dest = Path(home), Path(dest); roots = [Path(x) for x in str(extra).split()]
     names = ('tumor',) if untyped == 'single' else COMBINED_NAMES if untyped == 'class' else CLASSES
     hrows = read_manifest(home); hbits, _ = image_hashes([home/r['file'] for r in hrows])
-    xrows, xbits, groups = _external_rows(roots, near)
+    xrows, xbits, groups = _external_rows(roots, near); bad_label = read_audit(audit, [home] + roots) if audit else {}
     home_twin = (hamming(xbits, hbits) <= near).any(1) if len(hrows) else np.zeros(len(xrows), bool)
     tumor = np.array([int(r['n_labels']) > 0 for _, r in xrows])
     splits, free = np.full(len(xrows), '', dtype=object), groups >= 0
@@ -644,14 +659,17 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
     maps = {root: _cls_map(root, untyped) for root in roots}; hmap = _cls_map(home, untyped)
     tmp = dest.parent/f'.{dest.name}.tmp-{uuid.uuid4().hex[:8]}'; rows, excluded = [], []
     try:
-        for r in hrows: rows.append(dict(_copy_pair(home, {'sequence': HOME_SEQUENCE, **r}, tmp, r['split'], hmap, names), group=f'{home.name}'))
+        for r in hrows:
+            if why := bad_label.get((home.name, r['sha256'])): excluded.append(dict(source=home.name, file=r['file'], reason=f'label audit: {why}')); continue
+            rows.append(dict(_copy_pair(home, {'sequence': HOME_SEQUENCE, **r}, tmp, r['split'], hmap, names), group=f'{home.name}'))
         for k, (root, r) in enumerate(xrows):
             why = 'twin of a home-dataset image' if home_twin[k] else 'untyped tumor dropped (untyped=drop)' if tumor[k] and maps[root] is None else ''
+            if a := bad_label.get((root.name, r['sha256'])): why = f'label audit: {a}'       # after the split: other images keep theirs
             if why: excluded.append(dict(source=root.name, file=r['file'], reason=why)); continue
             split, group = (r['split'], f"{root.name}:{r['patient']}") if r.get('patient') else (splits[k], f'{root.name}:{groups[k]}')
             rows.append(dict(_copy_pair(root, r, tmp, split, maps[root] or {}, names), group=group))
         _write_combined(tmp, rows, excluded, names, dict(home=str(home), extra=[str(r) for r in roots], untyped=untyped,
-                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed))
+                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed, audit=str(audit)))
         _swap_in(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)

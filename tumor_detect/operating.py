@@ -172,24 +172,23 @@ def series_rates(table:list, rule:dict) -> dict:
 # %% ../nbs/12_operating.ipynb #op000063
 def fit_series_rule(table:list, # from `series_table` (validation patients)
                     slice_threshold:float, # the model's slice threshold
-                    min_sensitivity:float=0.95, # series sensitivity every kept candidate must reach on `table`
+                    min_sensitivity:float=0.95, # series sensitivity that fits the top-k candidates' thresholds (floored at `slice_threshold`)
                     candidates=SERIES_CANDIDATES # (kind, k) pairs, in order of preference on ties
                    ) -> dict:
-    "Measure each candidate series rule on `table`; keep the most specific one among those with series sensitivity >= `min_sensitivity`."
+    "Measure each candidate rule on `table` (thresholds never under the slice threshold); keep the one of highest sensitivity + specificity."
     from tumor_detect.evaluate import choose_threshold
     y = np.array([l for _, _, l, _ in table], bool)
     if y.all() or not y.any(): raise ValueError(f'need tumor and tumor-free series to choose a series rule, got {int(y.sum())} tumor of {len(y)}')
     rows = []
-    for kind, k in candidates:
-        t = slice_threshold if kind == 'adjacent' else choose_threshold([series_score(s, kind, k) for _, s, _, _ in table], y, min_sensitivity)
-        rule = dict(kind=kind, k=int(k), threshold=round(float(t), 6))
-        rows.append(dict(rule, **series_rates(table, rule)))
-    ok = [r for r in rows if r['sensitivity'] >= min_sensitivity]
-    best = max(ok, key=lambda r: r['specificity']) if ok else rows[0]          # max keeps the first of equals
+    for kind, k in candidates:                   # never below the slice threshold: a series is not called on slices each called tumor-free
+        fitted = slice_threshold if kind == 'adjacent' else choose_threshold([series_score(s, kind, k) for _, s, _, _ in table], y, min_sensitivity)
+        rule = dict(kind=kind, k=int(k), threshold=round(float(max(fitted, slice_threshold)), 6))
+        rows.append(dict(rule, threshold_from='slice threshold' if fitted <= slice_threshold else f'series sensitivity {min_sensitivity}', **series_rates(table, rule)))
+    best = max(rows, key=lambda r: r['sensitivity'] + r['specificity'])       # Youden's J; max keeps the first of equals
     rule = {k: best[k] for k in ('kind', 'k', 'threshold')}
-    return dict(rule, rule=series_verdict([], rule)['rule'], validation={k: v for k, v in best.items() if k not in rule},
-                selection=f'highest series specificity among the candidates with series sensitivity >= {min_sensitivity} on validation '
-                          f'(ties: the earlier candidate){"" if ok else "; none reached it, so any slice at the slice threshold"}',
+    return dict(rule, rule=series_verdict([], rule)['rule'], validation={k: v for k, v in best.items() if k not in rule and k != 'threshold_from'}, threshold_from=best['threshold_from'],
+                selection='highest series sensitivity + specificity (Youden) on validation among the candidates, thresholds never under the slice '
+                          'threshold (ties: the earlier candidate)',
                 candidates=rows)
 
 # %% ../nbs/12_operating.ipynb #op000024

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['train_list', 'load_recipe', 'run_stages', 'prepare_data', 'group_table', 'validation_table', 'tables', 'table_md',
-           'finalize', 'decide', 'release']
+           'finalize', 'decide', 'same_images', 'release']
 
 # %% ../nbs/17_release.ipynb #b7e1d6d3
 import csv, json, shutil, subprocess
@@ -243,6 +243,17 @@ def decide(candidate:dict, # validation tables and home metrics of the candidate
         checks.append(dict(check='home mAP50', candidate=round(cm, 4), reference=round(rm, 4), ok=cm >= rm - home_map50_tolerance))
     return dict(release=all(x['ok'] for x in checks) and bool(checks), checks=checks, tolerance=tolerance, home_map50_tolerance=home_map50_tolerance)
 
+# %% ../nbs/17_release.ipynb #45a00dab
+def same_images(v:dict, # a `validation_table` result (with its per-image `scores`)
+                files:list, # the images to keep (project-relative, as in `v['scores']['file']`)
+                n_boot:int=500 # AUC bootstrap resamples
+               ) -> dict:
+    "`v` re-tabulated on `files` only, from its stored per-image scores, so that two models are compared on the same images."
+    sc, keep = v['scores'], set(files)
+    if miss := sorted(keep - set(sc['file'])): raise ValueError(f"{v['weights']}: no stored score for {len(miss)} image(s), e.g. {miss[0]}; score it again with validation_table")
+    ix = [i for i, f in enumerate(sc['file']) if f in keep]; sub = {k: [sc[k][i] for i in ix] for k in sc}
+    return dict(v, **tables(sub, v['threshold'], n_boot), scores=sub, left_out=[f for f in sc['file'] if f not in keep])
+
 # %% ../nbs/17_release.ipynb #32a49222
 _ARTEFACTS = ('best.pt', 'best.onnx', 'MODEL_CARD.md', 'operating.json', 'evaluation.json', 'validation.json', 'external.json', 'decision.json')
 
@@ -259,12 +270,17 @@ def release(recipe:str, # the recipe YAML, e.g. models/reference/recipe.yaml
     against = project_root()/d.pop('against', 'models/reference')
     ref = {k: json.loads((against/f'{k}.json').read_text()) for k in ('validation', 'evaluation') if (against/f'{k}.json').exists()}
     cand = {k: json.loads((out/f'{k}.json').read_text()) for k in ('validation', 'evaluation')}
+    if len(ref) == 2 and set(ref['validation']['scores']['file']) != set(cand['validation']['scores']['file']):
+        ref['validation'] = same_images(ref['validation'], cand['validation']['scores']['file'])   # one image set for both models
     dec = decide(cand, ref, **d) if len(ref) == 2 else dict(release=True, checks=[], note=f'{rel_path(against)} has no validation.json: first release by this recipe')
-    dec.update(forced=bool(force and not dec['release']), recipe=rel_path(recipe), stages=[x['name'] for x in recs])
+    dec.update(forced=bool(force and not dec['release']), recipe=rel_path(recipe), stages=[x['name'] for x in recs],
+               n_images=len(cand['validation']['scores']['file']), reference_left_out=(ref.get('validation') or {}).get('left_out', []))
     (out/'decision.json').write_text(json.dumps(dec, indent=1) + '\n')
     if publish and (dec['release'] or force):
         to.mkdir(parents=True, exist_ok=True)
         for f in _ARTEFACTS:
             if (out/f).exists(): shutil.copyfile(out/f, to/f)
+        for f in ('run.json', 'results.csv'):                         # the last stage's run record and training curves
+            if (best.parent.parent/f).exists(): shutil.copyfile(best.parent.parent/f, to/f)
         if Path(recipe).resolve() != (to/'recipe.yaml').resolve(): shutil.copyfile(recipe, to/'recipe.yaml')
     return dict(fin, decision=dec['release'], forced=dec['forced'], published=bool(publish and (dec['release'] or force)))
