@@ -836,8 +836,8 @@ _USE = """**Research and education only. This is not a medical device and not a 
 cleared or approved by any regulator, and its output must not be used to diagnose, triage, or make any decision
 about a patient. Intended users are researchers studying detection methods on public MRI data.
 
-Out of scope: clinical use of any kind; screening; scans from other sequences (T2, FLAIR, DWI), other organs,
-children, or 3D volumes without a slice-wise protocol; images that contain no brain."""
+Out of scope: clinical use of any kind; screening; sequences the model card's data section does not name (for
+the home-data model: anything but T1 after contrast); other organs; children; images that contain no brain."""
 
 _LIMITS = """- Slice-level 2D detector: it sees one slice at a time, with no patient, volume, or clinical context.
 - One data source (two hospitals in China, 2005-2010, T1 contrast-enhanced), stretched to 640x640 by the export;
@@ -910,6 +910,9 @@ def model_card(run_record:dict|str, # run record (dict or JSON/YAML path) from t
                out:str, # Markdown file to write, or a folder for MODEL_CARD.md
                external:dict|str='', # metrics of an external test set (`evaluate(..., agnostic=True)`), if any
                operating:dict|str='', # report of `tumor_detect.operating.operating_point`, if any
+               summary:str='', # what the model does, in one line ('' = the home-data detector's)
+               data:str='', # Markdown on further training sources, appended to the Data section
+               limits:str='', # Markdown list of limitations replacing the home-data model's ('' = those)
               ) -> Path:
     "Write a Markdown model card: intended use, data and its caveats, metrics with CIs, per-class table, limitations."
     rec, m = _load(run_record), _load(metrics)
@@ -926,10 +929,10 @@ def model_card(run_record:dict|str, # run record (dict or JSON/YAML path) from t
                                       f"`{rs[:12]}` (e.g. last.pt or another run).")
     name = _pick(rec, 'name', 'run_id', 'id', default=Path(str(m.get('weights', 'model'))).stem if m else 'model')
     parts = [f'# Model card: tumor-detect YOLOv8 brain tumor detector ({name})',
-             'Detects and classifies glioma, meningioma and pituitary tumors as boxes on single 2D brain MRI slices.',
-             '## Intended use', _USE, '## Training', train, '## Data', _DATA, '## Evaluation', ev, s[0],
+             summary or 'Detects and classifies glioma, meningioma and pituitary tumors as boxes on single 2D brain MRI slices.',
+             '## Intended use', _USE, '## Training', train, '## Data', _DATA, data, '## Evaluation', ev, s[0],
              '### Per class', s[1], '### Recall by tumor size', s[2], *_external_section(_load(external)),
-             *_operating_section(_load(operating)), '## Limitations', _LIMITS]
+             *_operating_section(_load(operating)), '## Limitations', limits or _LIMITS]
     out.write_text('\n\n'.join(p for p in parts if p) + '\n')
     return out
 

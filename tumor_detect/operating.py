@@ -366,7 +366,7 @@ def ood_error_catch(detector, # a loaded `Detector` with its stamped threshold a
     for k, (fs, lab, series) in (external or {}).items():
         s, e = scores_embeddings(detector, fs, batch); o = detector.ood.score(e)
         lab = _tumor_flags(fs) if lab is None else np.asarray(lab, bool)
-        rows.append(dict(source=k, profile='stamped (never saw it)', n=len(fs), auroc=round(ood_auroc(so, o), 4),
+        rows.append(dict(source=k, profile='stamped, on an external sample', n=len(fs), auroc=round(ood_auroc(so, o), 4),
                          ood_threshold=round(detector.ood.threshold, 2), **_catch(o > detector.ood.threshold, lab, s >= thr),
                          **(_series_warned(o, detector.ood.threshold, series) if series else {})))
     return dict(rows=rows, threshold=thr, quantile=quantile, n_fit=len(tf), data=_rel(data), split=split, seconds=round(time.time() - t0, 1))

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['train_list', 'load_recipe', 'run_stages', 'prepare_data', 'group_table', 'validation_table', 'tables', 'table_md',
-           'finalize', 'decide', 'same_images', 'release']
+           'finalize', 'write_card', 'decide', 'same_images', 'publish_record', 'release']
 
 # %% ../nbs/17_release.ipynb #b7e1d6d3
 import csv, json, shutil, subprocess
@@ -207,7 +207,7 @@ def finalize(recipe:dict, # a loaded recipe
             ) -> dict:
     "Stamp, export, evaluate and describe a candidate in `out`; returns what was written."
     from tumor_detect.predict import export_onnx
-    from tumor_detect.evaluate import evaluate, model_card
+    from tumor_detect.evaluate import evaluate
     out.mkdir(parents=True, exist_ok=True); w = out/'best.pt'; shutil.copyfile(best, w)
     rep = dict(operating=_operating(recipe, w, out)); export_onnx(str(w)); evals = {}
     for e in (recipe.get('release') or {}).get('evaluations') or []:
@@ -215,14 +215,32 @@ def finalize(recipe:dict, # a loaded recipe
         if e.get('table'): evals[e['name']] = validation_table(str(w.with_suffix('.onnx')), data, e.get('split', 'val'))
         else: evals[e['name']] = evaluate(str(w), data, e.get('split', 'val'), out=str(out/e['name']))
         (out/f"{e['name']}.json").write_text(json.dumps(evals[e['name']], indent=1) + '\n')
-    rec = json.loads((best.parent.parent/'run.json').read_text())
-    card = model_card(rec, evals.get('evaluation', {}), out, operating=rep['operating'])
-    tabs = [(k, v) for k, v in evals.items() if 'by_sequence' in v]
-    if tabs:
-        extra = ''.join(f"\n## {k.title()}: by source and sequence ({v['split']} split, threshold {v['threshold']:.3f})\n\n"
-                        f"{table_md(v['by_sequence'], 'source/sequence')}" for k, v in tabs)
-        card.write_text(card.read_text() + extra)
+    card = write_card(json.loads((best.parent.parent/'run.json').read_text()), w, evals, rep['operating'], out, (recipe.get('release') or {}).get('card'))
     return dict(rep, evaluations=sorted(evals), card=rel_path(card), out=rel_path(out))
+
+def _released_record(rec:dict, w:Path) -> dict:
+    "The run record as published: project-relative paths, and the sha256 of the released (stamped) weights beside the run's own."
+    import hashlib
+    rec = _rel_record(rec); wt = dict(rec.get('weights') or {})
+    wt.update(run_best_sha256=wt.get('best_sha256'), best_sha256=hashlib.sha256(Path(w).read_bytes()).hexdigest(),
+              released='the run\'s best.pt with its operating point stamped in (release.finalize)')
+    return dict(rec, weights=wt)
+
+def write_card(rec:dict, # the last stage's run record
+               w:Path, # the released (stamped) weights
+               evals:dict, # evaluation results by name (the recipe's `evaluations`)
+               operating:dict, # the operating point report
+               out:Path, # where MODEL_CARD.md goes
+               card_text:dict|None=None # the recipe's `release.card`: `summary`, `data`, `limitations` (Markdown)
+              ) -> Path:
+    "The model card of a release: `evaluate.model_card` plus the source x sequence tables of the table evaluations."
+    from tumor_detect.evaluate import model_card
+    cd = card_text or {}
+    card = model_card(_released_record(rec, w), evals.get('evaluation', {}), out, operating=operating,
+                      summary=cd.get('summary', ''), data=cd.get('data', ''), limits=cd.get('limitations', ''))
+    extra = ''.join(f"\n## {k.title()}: by source and sequence ({v['split']} split, threshold {v['threshold']:.3f})\n\n"
+                    f"{table_md(v['by_sequence'], 'source/sequence')}" for k, v in evals.items() if 'by_sequence' in v)
+    card.write_text(card.read_text() + extra); return card
 
 # %% ../nbs/17_release.ipynb #ba883d5e
 def _by_source(t:dict) -> dict: return {r['group']: r for r in t['by_source'] if r['group'] != 'all'}
@@ -254,6 +272,31 @@ def same_images(v:dict, # a `validation_table` result (with its per-image `score
     ix = [i for i, f in enumerate(sc['file']) if f in keep]; sub = {k: [sc[k][i] for i in ix] for k in sc}
     return dict(v, **tables(sub, v['threshold'], n_boot), scores=sub, left_out=[f for f in sc['file'] if f not in keep])
 
+# %% ../nbs/17_release.ipynb #4ed5ad08
+def _rel_record(x):
+    "A run record with every path under the project made project-relative (a published record names no machine path)."
+    if isinstance(x, dict): return {k: _rel_record(v) for k, v in x.items()}
+    if isinstance(x, list): return [_rel_record(v) for v in x]
+    return rel_path(x) if isinstance(x, str) and x.startswith(str(project_root()) + '/') else x
+
+def publish_record(recs:list, # the stages' run records, in order (from `run_stages`)
+                   to:Path # the release folder, e.g. models/reference (holding the released best.pt)
+                  ) -> Path:
+    "Write the released model's `run.json` (the last stage's record, with the `lineage` of every stage) and `results.csv` (every stage's epochs, numbered on)."
+    from tumor_detect.train import read_results
+    keep = ('name', 'params', 'data', 'git', 'timing', 'epochs_completed', 'metrics')
+    rec = dict(_released_record(recs[-1], to/'best.pt') if (to/'best.pt').exists() else _rel_record(recs[-1]), lineage=[_rel_record({k: r.get(k) for k in keep}) for r in recs])
+    rows, off = [], 0
+    for r in recs:
+        got = read_results(project_root()/r['run_dir'] if not Path(r['run_dir']).is_absolute() else r['run_dir'])
+        rows += [dict(x, epoch=x['epoch'] + off) for x in got]; off += len(got)      # `lineage` says which stage
+    if rows:
+        cols = list(dict.fromkeys(k for x in rows for k in x))
+        with open(to/'results.csv', 'w', newline='') as fh:
+            w = csv.DictWriter(fh, cols, lineterminator='\n'); w.writeheader(); w.writerows(rows)
+    (to/'run.json').write_text(json.dumps(rec, indent=1) + '\n'); return to/'run.json'
+
+
 # %% ../nbs/17_release.ipynb #32a49222
 _ARTEFACTS = ('best.pt', 'best.onnx', 'MODEL_CARD.md', 'operating.json', 'evaluation.json', 'validation.json', 'external.json', 'decision.json')
 
@@ -280,7 +323,6 @@ def release(recipe:str, # the recipe YAML, e.g. models/reference/recipe.yaml
         to.mkdir(parents=True, exist_ok=True)
         for f in _ARTEFACTS:
             if (out/f).exists(): shutil.copyfile(out/f, to/f)
-        for f in ('run.json', 'results.csv'):                         # the last stage's run record and training curves
-            if (best.parent.parent/f).exists(): shutil.copyfile(best.parent.parent/f, to/f)
+        publish_record(recs, to)
         if Path(recipe).resolve() != (to/'recipe.yaml').resolve(): shutil.copyfile(recipe, to/'recipe.yaml')
     return dict(fin, decision=dec['release'], forced=dec['forced'], published=bool(publish and (dec['release'] or force)))
