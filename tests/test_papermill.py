@@ -96,6 +96,7 @@ def test_pipeline_on_a_tiny_export(tmp_path, caplog):
     checked = {p.name for p in (out/'drift'/'checked').iterdir()}
     assert checked and not checked & ref and drift['checked']['in_reference'] == 0   # the reference holds none of the checked slices
     assert 'validation split' in drift['checked']['what']
+    assert 'rule: ' in drift['verdict'] and drift['checked']['null']   # the verdict says which rule decided, the stage what its null is
     for stem, key in (('03_train', 'Job report: run train'), ('04_evaluate', 'Job report: '), ('06_drift', 'Job report: drift')):
         cells = json.loads((out/f'{stem}.ipynb').read_text())['cells']
         first = next(c for c in cells if c['cell_type'] == 'code' and c.get('outputs'))

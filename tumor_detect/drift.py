@@ -6,8 +6,8 @@
 __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'noise_sigma', 'image_features',
            'prediction_features', 'backbone_layer', 'EmbeddingHook', 'features_and_embeddings', 'build_reference',
            'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests',
-           'group_windows', 'null_threshold', 'calibrate_null', 'perturb', 'plot_feature_shift', 'drift_report',
-           'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
+           'group_windows', 'null_threshold', 'calibrate_null', 'pick_null', 'attach_null', 'perturb',
+           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
 
 # %% ../nbs/06_drift.ipynb #57841b10
 import hashlib, importlib, json, math, shutil, time, warnings
@@ -286,13 +286,24 @@ class Reference:
     features:object; embeddings:np.ndarray|None=None; meta:dict=field(default_factory=dict); path:Path|None=None
     def __repr__(self): return f'Reference({self.path}, n={len(self.features)}, embeddings={None if self.embeddings is None else self.embeddings.shape})'
 
+def _null_rows(ref:Reference) -> np.ndarray|None:
+    "Mask of the rows a stored null compares with (its `reference_split`), or None when the reference carries no such null."
+    ns = ref.meta.get('null'); ns = [ns] if isinstance(ns, dict) else list(ns or [])
+    splits = {d.get('reference_split') for d in ns} - {None}
+    if not splits or 'split' not in ref.features.columns: return None
+    return ref.features['split'].isin(splits).to_numpy()
+
 def capped(ref:Reference, # a loaded reference
            n:int=1000, # most slices kept
            seed:int=0
           ) -> Reference:
-    "The reference, or a fixed random subset of `n` of its slices (features and embeddings alike) when it is larger."
+    "The reference, or a fixed random subset of `n` of its slices (features and embeddings alike); the rows a stored null compares with are all kept."
     if n <= 0 or len(ref.features) <= n: return ref
-    i = np.sort(np.random.default_rng(seed).choice(len(ref.features), n, replace=False))
+    keep, rng = _null_rows(ref), np.random.default_rng(seed)
+    if keep is None: i = np.sort(rng.choice(len(ref.features), n, replace=False))
+    else:
+        rest = np.flatnonzero(~keep)
+        i = np.sort(np.concatenate([np.flatnonzero(keep), rng.choice(rest, min(max(n - int(keep.sum()), 0), len(rest)), replace=False)]))
     return Reference(ref.features.iloc[i].reset_index(drop=True), None if ref.embeddings is None else ref.embeddings[i], ref.meta, ref.path)
 
 def default_reference() -> Path:
@@ -360,45 +371,65 @@ def embedding_drift(ref_emb:np.ndarray, cur_emb:np.ndarray, # (n, d) embeddings 
     return dict(method='mmd', score=float(score), drift=bool(drift), alpha=alpha)
 
 # %% ../nbs/06_drift.ipynb #4fdbb224
+def _null_reference(ref, # reference features (DataFrame)
+                    split:str|None # the split a null compares with; None: every row
+                   ):
+    "The reference rows a null is calibrated against: those of `split` (the training slices' image features), else all."
+    if not split: return ref
+    if 'split' not in ref.columns or not (ref['split'] == split).any():
+        raise ValueError(f"the reference has no {split!r} rows (splits: {sorted(set(ref['split'])) if 'split' in ref.columns else 'none'}); "
+                         "calibrate the null with reference_split=None or rebuild the reference")
+    return ref[ref['split'] == split].reset_index(drop=True)
+
 def drift_tests(reference, # reference features (DataFrame) or a `Reference`
                 current, # current features (DataFrame): `features_and_embeddings` output or a prediction log frame
                 ref_emb=None, cur_emb=None, # embeddings of both, when available
-                alpha:float=0.05, # false-alarm rate of the whole check (Bonferroni over features and embeddings)
+                alpha:float=0.05, # false-alarm rate of the whole check
                 columns:list|None=None, # features to test; all known features present in both when None
-                null:dict|None=None # from `calibrate_null`: threshold from clean windows of held-out patients, not Bonferroni; the reference's own when None
+                null=None # calibrated null(s) from `calibrate_null` / `attach_null`; None: the reference's own; False: Bonferroni
                ) -> dict:
-    "The drift verdict: per-feature p-values, a threshold (Bonferroni, or a calibrated null), the embedding test, and which checks drifted."
+    "The drift verdict: per-feature p-values, a threshold (the calibrated null when there is one, else Bonferroni), the embedding test, which checks drifted."
     if null is None and isinstance(reference, Reference): null = reference.meta.get('null')
     if isinstance(reference, Reference): reference, ref_emb = reference.features, reference.embeddings if ref_emb is None else ref_emb
-    if null: columns, ref_emb = list(null['columns']), None   # the null was calibrated on these features alone
+    nl, notes = (None if null is False else pick_null(null, len(current))), []
+    miss = [c for c in nl['columns'] if c not in reference.columns or c not in current.columns or current[c].notna().sum() < 2] if nl else []
+    if miss: notes.append(f"no {', '.join(miss[:3])} in the current slices: Bonferroni, not the calibrated null"); nl = None
+    if nl:   # the null was calibrated on these features and reference rows alone
+        reference, columns, ref_emb = _null_reference(reference, nl.get('reference_split')), list(nl['columns']), None
+        if not 2/3 <= len(current)/nl['size'] <= 1.5:
+            notes.append(f"{len(current)} current slices, the nearest null has windows of {nl['size']}: its false-alarm rate is not guaranteed")
     num, cat = _columns(reference, current, columns)
     use_emb = ref_emb is not None and cur_emb is not None and len(cur_emb) >= 2
-    thr = null_threshold(null, alpha) if null else alpha/max(len(num) + len(cat) + use_emb, 1)
+    thr = null_threshold(nl, alpha) if nl else alpha/max(len(num) + len(cat) + use_emb, 1)
     p = {c: _ks(reference[c].dropna(), current[c].dropna()) for c in num}
     p.update({c: _chi2(reference[c].dropna(), current[c].dropna()) for c in cat})
-    drifted = [c for c in num if (p[c] < thr if null else p[c] <= thr)] + [c for c in cat if p[c] < thr]   # Bonferroni as Evidently: ks '<=', chi-square '<'
+    drifted = [c for c in num if (p[c] < thr if nl else p[c] <= thr)] + [c for c in cat if p[c] < thr]   # Bonferroni as Evidently: ks '<=', chi-square '<'
     emb = embedding_drift(ref_emb, cur_emb, thr) if use_emb else None
     n_checks = len(p) + bool(emb)
     flagged = drifted + (['embeddings'] if emb and emb['drift'] else [])
+    kind = 'slices drawn by patient' if nl and nl.get('windows', 'patient') == 'patient' else 'random slices'
     res = dict(drift=bool(flagged), score=len(flagged)/max(n_checks, 1), drifted=flagged, n_reference=len(reference),
                n_current=len(current), alpha=alpha, threshold=thr, p_values=p, embeddings=emb,
-               null=dict(n=len(null['min_p']), size=null['size'], n_groups=null['n_groups']) if null else None,
+               rule=f"calibrated null: {len(nl['min_p'])} clean windows of {nl['size']} {kind}" if nl else f'Bonferroni over {n_checks} checks',
+               rule_notes=notes,
+               null=dict(n=len(nl['min_p']), size=nl['size'], n_groups=nl.get('n_groups'), windows=nl.get('windows', 'patient'),
+                         reference_split=nl.get('reference_split'), source=nl.get('source')) if nl else None,
                skipped=[c for c in (columns or NUMERIC + CATEGORICAL) if c not in p])
     return dict(res, verdict=_verdict(res))
 
 # %% ../nbs/06_drift.ipynb #621b06db
 def _verdict(r:dict) -> str:
-    "One line: DRIFT naming what drifted, or OK with the closest call."
+    "One line: DRIFT naming what drifted, or OK with the closest call; then the rule that decided (calibrated null or Bonferroni)."
     n_checks = len(r['p_values']) + bool(r['embeddings'])
     emb = r['embeddings']
     e = f"; embeddings MMD {emb['score']:.4f} ({'drift' if emb['drift'] else 'ok'})" if emb else ''
-    size = f"{r['n_current']} current vs {r['n_reference']} reference slices"
+    tail = f"; {r['n_current']} current vs {r['n_reference']} reference slices; rule: {r.get('rule', 'Bonferroni')}" + ''.join(f'; {x}' for x in r.get('rule_notes', []))
     if r['drift']:
         feats = ', '.join(f"{c} (p={r['p_values'][c]:.1e})" for c in r['drifted'] if c in r['p_values'])
-        return f"DRIFT in {len(r['drifted'])}/{n_checks} checks: {', '.join(r['drifted'])} [{feats}]{e}; {size}"
-    if not r['p_values']: return f'OK (nothing to compare: no common features){e}; {size}'
+        return f"DRIFT in {len(r['drifted'])}/{n_checks} checks: {', '.join(r['drifted'])} [{feats}]{e}{tail}"
+    if not r['p_values']: return f'OK (nothing to compare: no common features){e}{tail}'
     c = min(r['p_values'], key=r['p_values'].get)
-    return f"OK: no drift in {n_checks} checks (closest: {c} p={r['p_values'][c]:.1e} vs threshold {r['threshold']:.1e}){e}; {size}"
+    return f"OK: no drift in {n_checks} checks (closest: {c} p={r['p_values'][c]:.1e} vs threshold {r['threshold']:.1e}){e}{tail}"
 
 # %% ../nbs/06_drift.ipynb #b18b0002
 def group_windows(groups, # group id (patient, series) of each slice
@@ -427,21 +458,62 @@ def null_threshold(null:dict, # from `calibrate_null`
     if c < 0: raise ValueError(f'a null of {len(m)} windows cannot give alpha={alpha}; calibrate at least {math.ceil(1/alpha) - 1} windows (calibrate_null n=)')
     return float(m[c])
 
+def _random_windows(n_rows:int, size:int, n:int, seed:int) -> list:
+    "`n` windows of `size` distinct random rows out of `n_rows`."
+    if size > n_rows: raise ValueError(f'windows of {size} slices but only {n_rows} slices; pass a smaller size or more slices')
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n_rows, size, replace=False)) for _ in range(n)]
+
 def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
                    clean, # features (DataFrame) of clean held-out slices, none of them in the reference
-                   groups, # patient / series group of each row of `clean`
+                   groups=None, # patient / series of each row of `clean`: windows of whole groups; None: random windows
                    size:int=50, # slices per window, as the windows that will be checked
                    n:int=200, # null windows drawn
                    seed:int=0, # seed of the draws
-                   columns:list|None=None # features tested; all image features when None
+                   columns:list|None=None, # features tested; all image features when None
+                   reference_split:str|None=None, # compare with the reference's rows of this split only (e.g. 'train'); None: all rows
+                   reference_groups=None # patient of each of those reference rows: a window is compared with the rows of other patients only
                   ) -> dict:
-    "The null of the drift statistic (a window's smallest feature p-value) over clean windows drawn by patient from held-out data."
-    ref = reference.features if isinstance(reference, Reference) else reference
+    "The null of the drift statistic (a window's smallest feature p-value) over clean windows of held-out slices, drawn by patient when `groups` are given."
+    ref = _null_reference(reference.features if isinstance(reference, Reference) else reference, reference_split)
     cols = [c for c in (columns or IMAGE_FEATURES) if c in ref.columns and c in clean.columns]
-    if len(groups) != len(clean): raise ValueError(f'{len(groups)} groups for {len(clean)} clean slices; pass one group per slice')
-    stat = lambda w: min(drift_tests(ref, clean.iloc[w].reset_index(drop=True), columns=cols)['p_values'].values())
-    return dict(columns=cols, size=size, n_groups=len(set(np.asarray(groups).tolist())), n_slices=len(clean), seed=seed,
-                min_p=[float(stat(w)) for w in group_windows(groups, size, n, seed)])
+    if groups is not None and len(groups) != len(clean): raise ValueError(f'{len(groups)} groups for {len(clean)} clean slices; pass one group per slice')
+    ws = group_windows(groups, size, n, seed) if groups is not None else _random_windows(len(clean), size, n, seed)
+    rg = None if reference_groups is None else np.asarray(reference_groups)
+    if rg is not None and (groups is None or len(rg) != len(ref)): raise ValueError(f'{len(rg)} reference groups for {len(ref)} reference rows (and clean groups needed); pass one per row')
+    def stat(w):   # leave the window's patients out of the reference: they are new patients to it, as the checked ones will be
+        r = ref if rg is None else ref[~np.isin(rg, np.asarray(groups)[w])]
+        return min(drift_tests(r, clean.iloc[w].reset_index(drop=True), columns=cols, null=False)['p_values'].values())
+    ng = None if groups is None else len(set(np.asarray(groups).tolist()))
+    return dict(columns=cols, size=size, windows='patient' if ng and ng < len(clean) else 'random', n_groups=ng, n_slices=len(clean),
+                seed=seed, reference_split=reference_split, n_reference=len(ref), leave_patients_out=rg is not None, min_p=[float(stat(w)) for w in ws])
+
+# %% ../nbs/06_drift.ipynb #b18b0020
+def pick_null(null, # one null (`calibrate_null`), a list of them (one per window size), or None
+              n_current:int # slices in the window checked
+             ) -> dict|None:
+    "The null calibrated for the window size nearest `n_current` (on a log scale), or None when there is none."
+    ns = [null] if isinstance(null, dict) else list(null or [])
+    return min(ns, key=lambda d: (abs(math.log(d['size']/max(n_current, 1))), d['size'])) if ns else None
+
+def attach_null(reference, # reference profile (.json/prefix) or a `Reference`
+                clean, # features (DataFrame) of clean slices in neither the reference nor the data it will check
+                groups=None, # patient (or acquisition block) of each row of `clean`; None: random windows, right only for independent slices
+                sizes=(20, 50, 100, 200), # window sizes calibrated (those up to len(clean))
+                n:int=200, # null windows per size
+                seed:int=0, # seed of the windows (size i uses seed + i)
+                reference_split:str|None='train', # the reference rows the nulls compare with: its image features of the training split
+                source:str='', # what `clean` is, kept with the nulls
+                reference_groups=None # patient of each reference row of `reference_split` (see `calibrate_null`)
+               ) -> Reference:
+    "Calibrate the drift null at each window size and store the nulls in the reference (and its .json): `drift_tests` then uses them by default."
+    ref = load_reference(reference)
+    nulls = [dict(calibrate_null(ref, clean, groups, s, n, seed + i, reference_split=reference_split, reference_groups=reference_groups), source=source)
+             for i, s in enumerate(sorted(sizes)) if s <= len(clean)]
+    if not nulls: raise ValueError(f'{len(clean)} clean slices: too few for windows of {min(sizes)}; pass more slices or smaller sizes=')
+    ref.meta['null'] = nulls
+    if ref.path is not None: Path(ref.path).write_text(json.dumps(ref.meta, indent=1))
+    return ref
 
 # %% ../nbs/06_drift.ipynb #ea2c4765
 def perturb(img:np.ndarray, # uint8 image
@@ -525,7 +597,8 @@ def _evidently_report(ref:Reference, cur, cur_emb, res:dict):
     from evidently.presets import DataDriftPreset
     from evidently.metrics import EmbeddingsDrift
     num = [c for c in res['p_values'] if c in NUMERIC]; cat = [c for c in res['p_values'] if c in CATEGORICAL]
-    frames, emb_cols = [ref.features[num + cat].copy(), cur[num + cat].copy()], None
+    rf = _null_reference(ref.features, (res.get('null') or {}).get('reference_split'))   # the rows `drift_tests` compared with
+    frames, emb_cols = [rf[num + cat].copy(), cur[num + cat].copy()], None
     if res['embeddings']:
         emb_cols = [f'emb_{i:03d}' for i in range(ref.embeddings.shape[1])]
         frames = [pd.concat([f.reset_index(drop=True), pd.DataFrame(np.asarray(e, np.float64), columns=emb_cols)], axis=1) for f, e in zip(frames, (ref.embeddings, cur_emb))]
@@ -560,12 +633,13 @@ def drift_report(reference, # reference profile (.json/prefix) or a `Reference`;
                  weights:str='', # model scoring current images; the reference's model when empty
                  alpha:float=0.05, # false-alarm rate of the whole check
                  html:bool=True, # also run Evidently and write the HTML report (the verdict never needs it)
-                 max_reference:int=1000 # compare with at most this many reference slices (fixed random subset)
+                 max_reference:int=1000, # compare with at most this many reference slices (fixed random subset)
+                 null=None # the reference's calibrated null when None; False: Bonferroni (see `drift_tests`)
                 ) -> dict:
     "Compare current slices with the reference: verdict, per-feature p-values, embedding MMD; Evidently HTML + JSON."
     ref = capped(load_reference(reference), max_reference); cur, emb, notes = _current(current, ref, weights)
     if len(cur) < 2: raise ValueError(f'{len(cur)} current slice(s): a drift test needs at least 2 (30+ to see anything)')
-    res = dict(drift_tests(ref, cur, ref.embeddings, emb, alpha), notes=notes, reference=str(ref.path),
+    res = dict(drift_tests(ref, cur, ref.embeddings, emb, alpha, null=null), notes=notes, reference=str(ref.path),
                current=str(current) if isinstance(current, (str, Path)) else type(current).__name__)
     if notes: res['verdict'] += ' | ' + '; '.join(notes)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -582,11 +656,12 @@ def drift_cli(reference:str='', # reference profile (.json or prefix); models/re
               out:str='drift', # folder for drift_report.html / .json
               weights:str='', # model scoring current images; the reference's model when empty
               alpha:float=0.05, # false-alarm rate of the whole check
-              no_html:bool=False # skip the Evidently HTML report (faster; the verdict is the same)
+              no_html:bool=False, # skip the Evidently HTML report (faster; the verdict is the same)
+              bonferroni:bool=False # ignore the reference's calibrated null: Bonferroni over every feature (the verdict says which)
              ) -> int:
     "Drift check for cron and CI: prints the verdict and the report path; exit status 1 on drift, 0 otherwise."
     if not current: raise ValueError('pass --current: a folder of images (for a prediction log use `tumor-detect monitor --log LOG --out report.html`)')
-    r = drift_report(reference or None, current, out, weights, alpha, html=not no_html)
+    r = drift_report(reference or None, current, out, weights, alpha, html=not no_html, null=False if bonferroni else None)
     print(r['verdict']); print(f"report: {r.get('html') or r['json']}")
     return int(r['drift'])
 
@@ -640,6 +715,27 @@ def _halves(files:list, root:Path, seed:int) -> tuple:
     ga = {u[i] for i in a}
     return [f for f, k in zip(files, key) if k in ga], [f for f, k in zip(files, key) if k not in ga]
 
+def _groups_of(files:list, root:Path) -> list|None:
+    "Each file's patient from the dataset's manifest (its own name when the manifest names none), or None when no file has one."
+    from tumor_detect.data import read_manifest
+    try: pat = {(root/r['file']).resolve(): r.get('patient') or None for r in read_manifest(root)}
+    except FileNotFoundError: return None
+    g = [pat.get(Path(f).resolve()) for f in files]
+    return [k or Path(f).name for k, f in zip(g, files)] if any(g) else None
+
+def _stage_null(ref_json:Path, train:list, root:Path, size:int, seed:int, max_pool:int=600) -> str:
+    "Attach a null calibrated on training slices the reference does not hold (image features: no model needed); says what was done."
+    from tumor_detect.predict import read_image
+    ref = load_reference(ref_json); held = set(ref.features.loc[ref.features['split'] == 'train', 'source'])
+    spare = [f for f in train if Path(f).name not in held]
+    if size < 2 or len(spare) < size: return f'Bonferroni: {len(spare)} training slices outside the reference, too few for null windows of {size}'
+    if len(spare) > max_pool: spare = [spare[i] for i in sorted(np.random.default_rng(seed).choice(len(spare), max_pool, replace=False))]
+    g = _groups_of(spare, root); byname = {Path(f).name: f for f in train}
+    rg = _groups_of([byname.get(n, n) for n in ref.features.loc[ref.features['split'] == 'train', 'source']], root) if g else None
+    attach_null(ref, lazy('pandas').DataFrame([image_features(read_image(f)) for f in spare]), g, sizes=(size,), seed=seed, reference_groups=rg,
+                source=f"{len(spare)} training slices outside the reference ({'windows by patient' if g else 'random windows: the manifest names no patients'})")
+    return ref.meta['null'][0]['source']
+
 # %% ../nbs/06_drift.ipynb #7e41d909
 def drift_stage(weights, # the trained model (.pt)
                 data, # the dataset YAML it trained on
@@ -665,9 +761,10 @@ def drift_stage(weights, # the trained model (.pt)
     (view/'data.yaml').write_text(json.dumps(dict(names=names, nc=len(names), train='train/images', val='valid/images')))
     if not current: _link(checked, out/'checked')
     ref = build_reference(weights, view/'data.yaml', out/'drift-reference', split='train', n=n, seed=seed, heldout='valid')
+    how = _stage_null(ref, image_files(tr), root, len(checked), seed)
     seen = {Path(f).resolve() for f in [*image_files(tr), *calib]} & {Path(f).resolve() for f in checked}
     if seen: warnings.warn(f'{len(seen)} checked slice(s) are in the reference (e.g. {rel_path(sorted(seen)[0])}): their p-values are flattered')
     rep = drift_report(ref, current or out/'checked', out, weights=str(weights), html=html)
-    rep['checked'] = dict(what=what, n=len(checked), in_reference=len(seen), reference=dict(train=len(image_files(tr)), valid=len(calib)))
+    rep['checked'] = dict(what=what, n=len(checked), in_reference=len(seen), reference=dict(train=len(image_files(tr)), valid=len(calib)), null=how)
     j = json.loads(Path(rep['json']).read_text()); j['checked'] = rep['checked']; Path(rep['json']).write_text(json.dumps(j, indent=1, default=str))
     return rep
