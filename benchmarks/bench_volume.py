@@ -17,13 +17,13 @@ import numpy as np
 WORKER = r'''
 import json, sys, time
 import numpy as np
-kind, weights, vol, threads, prof = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == '1'
+kind, weights, vol, threads, prof, conf = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == '1', float(sys.argv[6])
 from tumor_detect.readers import read_nifti
 extra = {}
 if kind == 'ultralytics':
     import torch; from ultralytics import YOLO
     m = YOLO(weights, task='detect'); slices = read_nifti(vol).slices
-    kw = dict(conf=0.25, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=16, stream=True)
+    kw = dict(conf=conf, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=16, stream=True)
     list(m.predict(slices[:4], **kw)); torch.set_num_threads(threads)     # its predictor setup resets the thread count
     def run():
         out = []
@@ -35,7 +35,7 @@ if kind == 'ultralytics':
 else:
     from tumor_detect.predict import Detector, predict_volume, _key
     d = Detector.load(weights, backend=None if kind == 'onnx' else kind, threads=threads); v = predict_volume(d, vol)  # warm: session and caches
-    run = lambda: [r.top_score for r in predict_volume(d, vol, conf=0.25).slices]
+    run = lambda: [r.top_score for r in predict_volume(d, vol, conf=conf).slices]
     sl = read_nifti(vol).slices
     extra['forward'] = len({_key(a) for a, r in zip(sl, v.slices) if r.score is not None})   # distinct slices the network ran on
     extra['not_scored'] = len(v.to_dict()['not_scored']['slices'])
@@ -66,9 +66,9 @@ def synthetic_volume(path:Path, n:int=155, size:int=240, empty:int=20, seed:int=
     return path
 
 
-def run_engine(kind:str, weights, vol, threads:int, prof:bool=False) -> dict:
+def run_engine(kind:str, weights, vol, threads:int, prof:bool=False, conf:float=0.25) -> dict:
     env = {**os.environ, **{k: str(threads) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')}}
-    r = subprocess.run([sys.executable, '-c', WORKER, kind, str(weights), str(vol), str(threads), '1' if prof else '0'], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, '-c', WORKER, kind, str(weights), str(vol), str(threads), '1' if prof else '0', str(conf)], capture_output=True, text=True, env=env)
     line = [l for l in r.stdout.splitlines() if l.startswith('BENCH ')]
     if r.returncode or not line: raise RuntimeError(f'{kind} failed:\n{r.stderr[-3000:]}')
     return json.loads(line[0][6:])
@@ -89,13 +89,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     vol = Path(a.volume) if a.volume else synthetic_volume(Path(tempfile.mkdtemp())/'head.nii.gz')
     n = len(read_nifti(vol)); side = read_nifti(vol)[0].shape[:2]
+    thr = read_stamp(a.onnx).get('threshold') or 0.25        # both engines return boxes from the model's threshold: their calls compare
     runs = {'ultralytics': [], 'predict_volume': []} | ({'predict_volume_openvino': []} if a.openvino else {})
     for _ in range(a.repeats):                                             # alternate: all see the same machine load
-        runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads))
-        runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads, prof=not runs['predict_volume']))   # profiled after its timing, once
-        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads))
+        runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads, conf=thr))
+        runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads, prof=not runs['predict_volume'], conf=thr))   # profiled after its timing, once
+        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads, conf=thr))
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
-    gf, peak, thr = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops(), read_stamp(a.onnx).get('threshold') or 0.25
+    gf, peak = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops()
     su, so = np.array(runs['ultralytics'][0]['scores']), np.array(runs['predict_volume'][0]['scores'])
     su_calls = su >= thr; so_calls = so >= thr
     flags = sorted(set(__import__('re').findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
@@ -111,7 +112,7 @@ def main(argv=None):
                                     predict_volume=round(gf*runs['predict_volume'][0]['forward']/med['predict_volume']['cpu'], 1)),
                peak_gflop_s=round(peak['fp32']*a.threads, 1), peak_gflop_s_per_core=round(peak['fp32'], 1), peak_how=peak['how'],
                predict_volume_profile_cpu_s=runs['predict_volume'][0].get('profile_cpu_s'),
-               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes >= 0.25 only
+               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes from the threshold only
                threshold=thr, cpu_flags=flags)
     if a.openvino:
         ov = med['predict_volume_openvino']; sv = np.array(runs['predict_volume_openvino'][0]['scores'])
