@@ -17,12 +17,13 @@ import numpy as np
 WORKER = r'''
 import json, sys, time
 import numpy as np
-kind, weights, vol, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+kind, weights, vol, threads, prof, conf = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == '1', float(sys.argv[6])
 from tumor_detect.readers import read_nifti
+extra = {}
 if kind == 'ultralytics':
     import torch; from ultralytics import YOLO
     m = YOLO(weights, task='detect'); slices = read_nifti(vol).slices
-    kw = dict(conf=0.25, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=16, stream=True)
+    kw = dict(conf=conf, iou=0.5, agnostic_nms=True, device='cpu', verbose=False, batch=16, stream=True)
     list(m.predict(slices[:4], **kw)); torch.set_num_threads(threads)     # its predictor setup resets the thread count
     def run():
         out = []
@@ -30,12 +31,27 @@ if kind == 'ultralytics':
             s = r.boxes.conf.numpy() if len(r.boxes) else np.zeros(1)
             out.append(float(s.max()))
         return out
+    extra['forward'] = len(slices)
 else:
-    from tumor_detect.predict import Detector, predict_volume
-    d = Detector.load(weights, backend=None if kind == 'onnx' else kind, threads=threads); predict_volume(d, vol)  # warm: session and caches
-    run = lambda: [r.top_score for r in predict_volume(d, vol, conf=0.25).slices]
+    from tumor_detect.predict import Detector, predict_volume, _key
+    d = Detector.load(weights, backend=None if kind == 'onnx' else kind, threads=threads); v = predict_volume(d, vol)  # warm: session and caches
+    run = lambda: [r.top_score for r in predict_volume(d, vol, conf=conf).slices]
+    sl = read_nifti(vol).slices
+    extra['forward'] = len({_key(a) for a, r in zip(sl, v.slices) if r.score is not None})   # distinct slices the network ran on
+    extra['not_scored'] = len(v.to_dict()['not_scored']['slices'])
 t, c = time.perf_counter(), time.process_time(); scores = run()
-print('BENCH', json.dumps(dict(wall=time.perf_counter() - t, cpu=time.process_time() - c, scores=scores)))
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+if prof and kind != 'ultralytics':                                       # where predict_volume's CPU seconds go
+    import cProfile, pstats
+    pr = cProfile.Profile(time.process_time); pr.enable(); run(); pr.disable()
+    st = pstats.Stats(pr).stats; total = sum(v[2] for v in st.values())
+    cum = lambda *names: sum(v[3] for k, v in st.items() if k[2] in names)
+    parts = dict(read_window=cum('read_nifti'), image_checks=cum('image_checks'),
+                 network=cum('<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>'),
+                 letterbox=cum('letterbox'), nms_unletterbox=cum('postprocess', 'unletterbox'), ood=cum('score'))
+    parts['rest'] = total - sum(parts.values())
+    extra['profile_cpu_s'] = {k: round(v, 3) for k, v in parts.items()}
+print('BENCH', json.dumps(dict(wall=wall, cpu=cpu, scores=scores, **extra)))
 '''
 
 
@@ -50,9 +66,9 @@ def synthetic_volume(path:Path, n:int=155, size:int=240, empty:int=20, seed:int=
     return path
 
 
-def run_engine(kind:str, weights, vol, threads:int) -> dict:
+def run_engine(kind:str, weights, vol, threads:int, prof:bool=False, conf:float=0.25) -> dict:
     env = {**os.environ, **{k: str(threads) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')}}
-    r = subprocess.run([sys.executable, '-c', WORKER, kind, str(weights), str(vol), str(threads)], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, '-c', WORKER, kind, str(weights), str(vol), str(threads), '1' if prof else '0', str(conf)], capture_output=True, text=True, env=env)
     line = [l for l in r.stdout.splitlines() if l.startswith('BENCH ')]
     if r.returncode or not line: raise RuntimeError(f'{kind} failed:\n{r.stderr[-3000:]}')
     return json.loads(line[0][6:])
@@ -73,13 +89,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     vol = Path(a.volume) if a.volume else synthetic_volume(Path(tempfile.mkdtemp())/'head.nii.gz')
     n = len(read_nifti(vol)); side = read_nifti(vol)[0].shape[:2]
+    thr = read_stamp(a.onnx).get('threshold') or 0.25        # both engines return boxes from the model's threshold: their calls compare
     runs = {'ultralytics': [], 'predict_volume': []} | ({'predict_volume_openvino': []} if a.openvino else {})
     for _ in range(a.repeats):                                             # alternate: all see the same machine load
-        runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads))
-        runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads))
-        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads))
+        runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads, conf=thr))
+        runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads, prof=not runs['predict_volume'], conf=thr))   # profiled after its timing, once
+        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads, conf=thr))
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
-    gf, peak, thr = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops(), read_stamp(a.onnx).get('threshold') or 0.25
+    gf, peak = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops()
     su, so = np.array(runs['ultralytics'][0]['scores']), np.array(runs['predict_volume'][0]['scores'])
     su_calls = su >= thr; so_calls = so >= thr
     flags = sorted(set(__import__('re').findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
@@ -89,15 +106,20 @@ def main(argv=None):
                speedup_wall=round(med['ultralytics']['wall']/med['predict_volume']['wall'], 2),
                speedup_cpu=round(med['ultralytics']['cpu']/med['predict_volume']['cpu'], 2),
                gflop_s=dict(ultralytics=round(gf*n/med['ultralytics']['wall'], 1), predict_volume=round(gf*n/med['predict_volume']['wall'], 1)),
-               peak_gflop_s=round(peak['fp32']*a.threads, 1), peak_how=peak['how'],
-               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes >= 0.25 only
+               forward_passes=dict(ultralytics=runs['ultralytics'][0]['forward'], predict_volume=runs['predict_volume'][0]['forward']),
+               not_scored_slices=runs['predict_volume'][0]['not_scored'],
+               gflop_per_cpu_s=dict(ultralytics=round(gf*runs['ultralytics'][0]['forward']/med['ultralytics']['cpu'], 1),     # arithmetic done per core-second
+                                    predict_volume=round(gf*runs['predict_volume'][0]['forward']/med['predict_volume']['cpu'], 1)),
+               peak_gflop_s=round(peak['fp32']*a.threads, 1), peak_gflop_s_per_core=round(peak['fp32'], 1), peak_how=peak['how'],
+               predict_volume_profile_cpu_s=runs['predict_volume'][0].get('profile_cpu_s'),
+               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes from the threshold only
                threshold=thr, cpu_flags=flags)
     if a.openvino:
         ov = med['predict_volume_openvino']; sv = np.array(runs['predict_volume_openvino'][0]['scores'])
         res['predict_volume_openvino'] = dict(wall_s=round(ov['wall'], 2), cpu_s=round(ov['cpu'], 2), speedup_wall=round(med['ultralytics']['wall']/ov['wall'], 2),
                                               gflop_s=round(gf*n/ov['wall'], 1), same_slice_calls=bool(((sv >= thr) == su_calls).all()))
     print(json.dumps(res, indent=1))
-    print(f"\npredict_volume {res['speedup_wall']}x raw ultralytics (wall, median of {a.repeats}; CPU time {res['speedup_cpu']}x), "
+    print(f"\npredict_volume {res['speedup_cpu']}x raw ultralytics in CPU time ({res['speedup_wall']}x wall-clock, medians of {a.repeats} alternating runs), "
           f"{res['gflop_s']['predict_volume']} GFLOP/s of a {res['peak_gflop_s']} GFLOP/s fp32 peak on {a.threads} threads; CPU flags: {' '.join(flags)}")
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1) + '\n')
     return res

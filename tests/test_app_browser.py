@@ -222,3 +222,21 @@ def test_verdict_and_warnings_in_browser(contract_server, tmp_path):
     for n in ('no_tumor.png', 'ood.png', 'tiny.png'): assert SHOT.with_name(n).stat().st_size > 10_000
     metrics = urlopen(contract_server + '/metrics', timeout=5).read().decode()
     assert 'tumor_detect_verdicts_total{verdict="no_tumor"}' in metrics and 'tumor_detect_ood_images_total 1.0' in metrics
+
+
+def test_api_series_over_http(server, tmp_path):
+    "A series through `/api/predict` of the served app: several DICOM files, one answer per series; a blank volume refused (422)."
+    import httpx, nibabel as nib, numpy as np
+    (tmp_path/'series').mkdir()
+    files = [('file', (Path(f).name, Path(f).read_bytes(), 'application/dicom')) for f in _dicom_series(tmp_path/'series')]
+    nib.save(nib.Nifti1Image(np.zeros((64, 64, 5), np.float32), np.eye(4)), tmp_path/'blank.nii.gz')
+    before = json.load(urlopen(server + '/health', timeout=5))['log']
+    ok = httpx.post(server + '/api/predict', files=files, timeout=120)
+    blank = httpx.post(server + '/api/predict', files=[('file', ('blank.nii.gz', (tmp_path/'blank.nii.gz').read_bytes(), 'application/gzip'))], timeout=120)
+    assert ok.status_code == 200, ok.text
+    s = ok.json()['series']
+    assert set(s) == {'tumor_present', 'score', 'rule', 'slices_with_tumor', 'n_slices'} and s['n_slices'] == 6
+    assert set(s['slices_with_tumor']) <= set(range(1, 7)) and ok.json()['meta']['kind'] == 'dicom'
+    assert blank.status_code == 422 and blank.json()['refused'] is True and 'not brain MR slices' in blank.json()['detail']
+    after = json.load(urlopen(server + '/health', timeout=5))['log']
+    assert after['written'] + after['pending'] - before['written'] - before['pending'] == 6 + 5   # every slice of both series logged

@@ -368,6 +368,41 @@ def _refused_json(service:Service, r:ImageResult, ms:float):
                                                        ood_threshold=r.ood_threshold, latency_ms=round(ms, 2), model=service.version,
                                                        notice=NOTICE), status_code=422)
 
+def _series_json(service:Service, vols:list, ms:float):
+    "The API's answer to a series upload: what volume.json holds (one series, or `volumes` for several); 422 when no series can be judged."
+    ds, extra = [], dict(latency_ms=round(ms, 2), model=service.version, notice=NOTICE)
+    for v in vols:
+        d = v.to_dict()
+        if d['refused']: d['series'] = dict(d['series'], tumor_present=None, slices_with_tumor=[])   # no verdict on a series that is not brain MR
+        ds.append(d)
+    if all(d['refused'] for d in ds):
+        msg = '; '.join(f"{d['source']}: no verdict: {d['refused']}" for d in ds)
+        return lazy('fastapi.responses').JSONResponse(dict(detail=msg, refused=True, error=msg, status=422,
+                                                           volumes=[dict(source=d['source'], n_slices=d['series']['n_slices'], reason=d['refused']) for d in ds],
+                                                           **extra), status_code=422)
+    return dict(ds[0], **extra) if len(ds) == 1 else dict(volumes=ds, **extra)
+
+async def _api_series(service:Service, files:list, conf:float, iou:float):
+    "Body of `POST /api/predict` for a series (several files, or one NIfTI): the `series` verdict and slices per series, or a 4xx JSON error."
+    t0, cap, d = time.perf_counter(), int(service.max_upload_mb*2**20), Path(tempfile.mkdtemp(dir=service.tmp))/'series'
+    try:
+        d.mkdir(); paths, total = [], 0
+        for k, f in enumerate(files):                                   # saved for the readers: names only, never client paths
+            data, name = await f.read(cap + 1), Path(f.filename or f'slice{k}').name
+            total += len(data)
+            if not data: raise BadInput(f'{name}: empty file (0 bytes) in the series; the upload was cut short, upload it again', 400)
+            if total > cap: raise BadInput(f'{len(files)} files: over the {service.max_upload_mb:g} MB upload limit together; upload fewer slices', 413)
+            p = d/name if not (d/name).exists() else d/f'{k}_{name}'; p.write_bytes(data); paths.append(p)
+    except BadInput as e:
+        shutil.rmtree(d.parent, ignore_errors=True); service.metrics.error('api', e.status, e.reason); return _json_error(e.status, str(e))
+    try: pairs = await lazy('starlette.concurrency').run_in_threadpool(service.predict_series, paths, conf, iou, 'api')
+    except BadInput as e: return _json_error(e.status, str(e))
+    except Exception as e:
+        logging.getLogger(__name__).exception('series prediction failed')
+        return _json_error(500, f'{len(files)} file(s): internal error while scoring the series ({type(e).__name__}); the server is still running')
+    finally: shutil.rmtree(d.parent, ignore_errors=True)
+    return _series_json(service, [v for _, v in pairs], (time.perf_counter() - t0)*1000)
+
 async def _api_predict(service:Service, file, conf:float, iou:float):
     "Body of `POST /api/predict` once FastAPI has parsed and validated the form: detections JSON or a 4xx JSON error."
     data, name = await file.read(int(service.max_upload_mb*2**20) + 1), Path(file.filename or 'upload').name
@@ -382,7 +417,8 @@ async def _api_predict(service:Service, file, conf:float, iou:float):
 
 # %% ../nbs/09_app.ipynb #1074e4b4
 _DOC = dict(
-    file='The MR slice: JPEG, PNG, TIFF, BMP or WEBP image, or a DICOM file (.dcm; the middle frame of a multi-frame file).',
+    file='The MR slice: JPEG, PNG, TIFF, BMP or WEBP image, or a DICOM file (.dcm; the middle frame of a multi-frame file). '
+         'A series: repeat the field once per file (several DICOM files or slice images), or send one NIfTI volume (.nii, .nii.gz).',
     conf='Display floor in [0, 1] (default 0.25): boxes from this confidence on are returned. The verdict (`tumor_present`) '
          "uses the model's own operating threshold (`threshold` in the answer), never this value.",
     iou='Non-maximum-suppression IoU threshold in [0, 1] (default 0.5), across classes: one box per lesion.',
@@ -393,7 +429,11 @@ _PREDICT_DOC = ('Detect brain tumors in one MR slice. Send `multipart/form-data`
                 '`probability` of a tumor on the slice (Platt scaling fitted on validation; box `conf` values are not probabilities), the '
                 'out-of-distribution score `ood` with `ood_threshold` and `is_ood`, and plain-language `warnings`. An upload that is '
                 'not a brain MR slice (a photo, logo, chart, blank or constant image, or one far unlike every training slice) gets '
-                'no verdict: **422** with `{"detail": reason, "refused": true}`. ' + NOTICE)
+                'no verdict: **422** with `{"detail": reason, "refused": true}`. A **series** (several `file` fields: DICOM files or '
+                'slice images, or one NIfTI volume) is answered per series with what `tumor-detect predict` writes to volume.json: '
+                '`series` (`tumor_present`, `score`, `rule`, `slices_with_tumor`, `n_slices`), `summary`, `ood_warning`, `refused`, and the '
+                'slices with boxes (`volumes`: one such object per series when the files hold several); a series most of whose '
+                'slices are not brain MR slices gets **422** with `{"detail": reason, "refused": true}`. ' + NOTICE)
 _ERRORS = {s: {'description': d} for s, d in {400: 'empty upload or malformed multipart body', 401: 'login required',
            413: 'upload over the size or pixel limit', 415: 'not multipart, or an image format we do not read',
            422: "unreadable image, no 'file' field, conf/iou not a number in [0, 1], or not a brain MR slice "
@@ -447,15 +487,15 @@ def _api(service:Service, auth:tuple|None=None):
     def health(): return service.health()
     @app.get('/metrics', summary='Prometheus metrics')
     def metrics(): return Response(service.metrics.text(), media_type=lazy('prometheus_client').CONTENT_TYPE_LATEST)
-    @app.post('/api/predict', summary='Detect tumors in one MR slice', description=_PREDICT_DOC, responses=_ERRORS)
+    @app.post('/api/predict', summary='Detect tumors in one MR slice or series', description=_PREDICT_DOC, responses=_ERRORS)
     async def predict(file:fastapi.UploadFile=fastapi.File(description=_DOC['file']),
                       conf:float|None=F(None, ge=0, le=1, description=_DOC['conf']), iou:float|None=F(None, ge=0, le=1, description=_DOC['iou']),
                       conf_q:float|None=Q(None, alias='conf', ge=0, le=1, description=_DOC['query']),
                       iou_q:float|None=Q(None, alias='iou', ge=0, le=1, description=_DOC['query']), request:fastapi.Request=None):
-        if len((await request.form()).getlist('file')) > 1:
-            service.metrics.error('api', 422, 'bad_request'); return _json_error(422, "one slice per request: send a single file in field 'file'")
-        pick = lambda *v: next((x for x in v if x is not None))
-        return await _api_predict(service, file, pick(conf, conf_q, 0.25), pick(iou, iou_q, 0.5))
+        files, pick = (await request.form()).getlist('file'), lambda *v: next((x for x in v if x is not None))
+        c, i = pick(conf, conf_q, 0.25), pick(iou, iou_q, 0.5)
+        if _is_series_upload([f.filename or '' for f in files]): return await _api_series(service, files, c, i)   # several files, or one NIfTI
+        return await _api_predict(service, file, c, i)
     return app
 
 # %% ../nbs/09_app.ipynb #17e3f69e
@@ -557,8 +597,10 @@ def _predict_series(self:Service, paths:list, # the uploaded files: one NIfTI, o
     except Exception: self.metrics.error(channel, 500, 'internal'); raise
     ms = (time.perf_counter() - t0)*1000
     for s, v in zip(series, out):
-        self.metrics.requests.labels(channel, '200').inc(); self.metrics.latency.labels(channel).observe(ms/1000)
-        self.metrics.verdicts.labels('tumor' if v.series['tumor_present'] else 'no_tumor').inc()
+        if series_refusal(v.slices): self.metrics.error(channel, 422, 'not_brain_mri')   # no verdict: counted as a refused request
+        else:
+            self.metrics.requests.labels(channel, '200').inc(); self.metrics.latency.labels(channel).observe(ms/1000)
+            self.metrics.verdicts.labels('tumor' if v.series['tumor_present'] else 'no_tumor').inc()
         for k, r in enumerate(v.slices):                                   # every slice logged, as single uploads are
             self.writer.submit(r, s[k], model_version=self.version, latency_ms=round(ms/len(v.slices), 2), image_sha256='',
                                embedding=r.embedding, tumor_present=r.tumor_present if r.threshold is not None else None)
@@ -666,8 +708,8 @@ def _rows(recent) -> list:
     return recent.to_dict('records') if hasattr(recent, 'to_dict') and not isinstance(recent, dict) else list(recent)
 
 def ood_share(rows:list) -> tuple:
-    "(flagged, scored) of log rows: how many of those with an OOD score were over its threshold."
-    scored = [r for r in rows if r.get('ood') is not None and r.get('ood_threshold') is not None]
+    "(flagged, scored) of log rows: how many of those with an OOD score were over its threshold (refused uploads left out: they are counted apart)."
+    scored = [r for r in rows if r.get('ood') is not None and r.get('ood_threshold') is not None and not r.get('refused')]
     return sum(r['ood'] > r['ood_threshold'] for r in scored), len(scored)
 
 def _share(k:int, n:int, none:str) -> str: return f'{k} of {n} ({100*k/n:.0f}%)' if n else none
@@ -681,7 +723,8 @@ def recent_stats(service:Service, n:int=500) -> list:
     judged = [r for r in rows if r.get('tumor_present') is not None and r.get('threshold') is not None]
     out = [['logged predictions (all time)', total], [f'{k}: latency p50 / p95 (ms)', f'{np.percentile(lat, 50):.0f} / {np.percentile(lat, 95):.0f}'],
            [f'{k}: out-of-distribution images', _share(*ood_share(rows), 'not scored (no OOD profile)')],
-           [f'{k}: tumor found at the operating threshold', _share(sum(bool(r['tumor_present']) for r in judged), len(judged), 'no stored threshold')]]
+           [f'{k}: tumor found at the operating threshold', _share(sum(bool(r['tumor_present']) for r in judged), len(judged), 'no stored threshold')],
+           [f'{k}: refused (not a brain MR slice, no verdict)', sum(bool(r.get('refused')) for r in rows)]]
     out += [[f'{k}: top class {c}', top.count(c)] for c in (*service.detector.names.values(), 'none')]
     return out + [[f'{k}: mean max confidence', round(float(np.mean([r.get('max_conf') or 0 for r in rows])), 3)]]
 

@@ -23,13 +23,14 @@ CREATE TABLE IF NOT EXISTS predictions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, model_version TEXT, latency_ms REAL, image_sha256 TEXT,
   width INTEGER, height INTEGER, frame INTEGER, n_detections INTEGER, top_class TEXT, max_conf REAL,
   box_area REAL, box_cx REAL, box_cy REAL, detections TEXT, features TEXT, embedding BLOB,
-  tumor_present INTEGER, threshold REAL, ood REAL, ood_threshold REAL);
+  tumor_present INTEGER, threshold REAL, ood REAL, ood_threshold REAL, refused INTEGER);
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);
 CREATE TABLE IF NOT EXISTS alerts (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, kind TEXT, n INTEGER, score REAL, drifted TEXT,
   message TEXT, report TEXT);
 '''
-_ADDED = dict(tumor_present='INTEGER', threshold='REAL', ood='REAL', ood_threshold='REAL')   # columns newer than the first schema
+_ADDED = dict(tumor_present='INTEGER', threshold='REAL', ood='REAL', ood_threshold='REAL', refused='INTEGER')   # columns newer than the first schema
+# `refused` 1: the upload got no verdict (not a brain MR slice, `ImageResult.refused`); then `tumor_present` is NULL
 _COLUMNS = ['id', 'ts', 'model_version', 'latency_ms', 'image_sha256', 'width', 'height', 'frame', 'n_detections', 'top_class',
             'max_conf', 'box_area', 'box_cx', 'box_cy', 'detections', *_ADDED]
 
@@ -84,15 +85,16 @@ def _log(self:PredictionLog, result, # `ImageResult` of the served prediction
     pf = prediction_features(result)
     dets = json.dumps([d.to_dict() for d in result.detections])
     emb = None if embedding is None else np.asarray(embedding, np.float32).ravel().tobytes()
-    tp = result.tumor_present if tumor_present is None else tumor_present
+    refused = bool(getattr(result, 'refused', None))                 # no verdict: never logged as a tumor-free image
+    tp = None if refused else result.tumor_present if tumor_present is None else tumor_present
     row = (time.time(), str(model_version), _clean(latency_ms), str(image_sha256), int(result.width), int(result.height),
            result.frame, pf['n_detections'], pf['top_class'], pf['max_conf'], _clean(pf['box_area']),
            _clean(pf['box_cx']), _clean(pf['box_cy']), dets, _features_json(features), emb,
-           int(bool(tp)), _clean(result.threshold), _clean(result.ood), _clean(result.ood_threshold))
+           None if tp is None else int(bool(tp)), _clean(result.threshold), _clean(result.ood), _clean(result.ood_threshold), int(refused))
     with self._db() as db:
         cur = db.execute('INSERT INTO predictions (ts, model_version, latency_ms, image_sha256, width, height, frame, n_detections, '
                          'top_class, max_conf, box_area, box_cx, box_cy, detections, features, embedding, '
-                         'tumor_present, threshold, ood, ood_threshold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)', row)
+                         'tumor_present, threshold, ood, ood_threshold, refused) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)', row)
         return cur.lastrowid
 PredictionLog.log = _log
 
@@ -138,10 +140,14 @@ def _status(res:dict, n:int) -> dict:
                 drifted=res['drifted'], message=res['verdict'])
 
 def _log_frame(log, last:int, ref) -> tuple:
-    "(features, embeddings or None, notes) of the newest `last` logged predictions, for `drift.drift_tests` against `ref`."
+    "(features, embeddings or None, notes) of the newest `last` logged predictions, for `drift.drift_tests` against `ref`; refused uploads left out, counted in `notes`."
     log = _open(log)
     df = log.to_frame(last=last or None); notes = []
     embs = [r['embedding'] for r in log.recent(last or log.count())[::-1]]
+    keep = (df['refused'] != 1).to_numpy()                            # refused uploads (no verdict) are not served brain slices
+    if (n_ref := int((~keep).sum())):
+        df, embs = df[keep].reset_index(drop=True), [e for e, k in zip(embs, keep) if k]
+        notes.append(f'{n_ref} refused upload(s) (not brain MR slices, no verdict) left out')
     emb = np.stack(embs) if embs and all(e is not None for e in embs) else None
     other = sorted({v for v in df.get('model_version', []) if not _same_model(ref, _version_sha(v), str(v).rsplit('@', 1)[0])})
     if other:
@@ -160,11 +166,12 @@ def drift_status(log, # `PredictionLog` or the path of its database
     log = _open(log); n = min(log.count(), last)
     try: ref = capped(load_reference(reference), 1000)
     except FileNotFoundError as e: return dict(status='unavailable', drift=None, score=None, n=n, drifted=[], message=str(e))
-    if n < min_n: return dict(status='insufficient', drift=None, score=None, n=n, drifted=[],
-                              message=f'{n} logged prediction(s); drift is checked from {min_n} on')
-    cur, emb, notes = _log_frame(log, last, ref)
+    cur, emb, notes = _log_frame(log, last, ref) if n else (None, None, [])
+    n_refused = n - (len(cur) if cur is not None else 0); n -= n_refused    # judged predictions only
+    if n < min_n: return dict(status='insufficient', drift=None, score=None, n=n, n_refused=n_refused, drifted=[],
+                              message=f'{n} logged prediction(s) with a verdict; drift is checked from {min_n} on' + (f' ({n_refused} refused left out)' if n_refused else ''))
     res = drift_tests(ref, cur, ref.embeddings, emb, alpha)
-    return dict(_status(res, n), message=res['verdict'] + (' | ' + '; '.join(notes) if notes else ''))
+    return dict(_status(res, n), n_refused=n_refused, message=res['verdict'] + (' | ' + '; '.join(notes) if notes else ''))
 
 # %% ../nbs/08_monitor.ipynb #0eee2def
 def drift_report(log, # `PredictionLog` or its path

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .core import CLASSES, lazy, project_root
 from .readers import (IMG_EXTS, SAFE_DICOM_TAGS, Series, _check_file, _expand, _is_dicom, _is_nifti, _list_images,  # noqa: F401
                                   _load_item, _window, dicom_meta, read_dicom, read_image, read_nifti, read_series, to_rgb)
-from .refusal import refusal, series_refusal, series_warning
+from .refusal import image_checks, refusal, series_refusal, series_warning
 
 # %% ../nbs/05_predict.ipynb #d30b7198
 @dataclass
@@ -147,6 +147,7 @@ class _OnnxModel:
         so = ort.SessionOptions(); so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads: so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1; so.add_session_config_entry('session.intra_op.allow_spinning', '0')   # no busy-waiting threads: CPU time goes to arithmetic
         prov = ['CPUExecutionProvider']
         if str(device).startswith('cuda'):
             if 'CUDAExecutionProvider' not in ort.get_available_providers():
@@ -429,12 +430,18 @@ def _key(a:np.ndarray) -> bytes:
     "A digest of a decoded slice: identical slices (the blank ends of a volume) share one forward pass."
     return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest() + str(a.shape).encode()
 
-def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False) -> list:
+def _refusing(self) -> bool: return bool(self.refuse or (self.refuse is None and self.threshold is not None))
+
+def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False,
+                   prescreen:bool=False # images the image checks refuse (blank, constant, colour, drawings) skip the network: `score` None
+                  ) -> list:
     "Score decoded (name, frame, rgb, meta) items in batches: the image score is the raw top class score, boxes are kept from the display floor up."
     embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
     floor, keys, first, out = self.display_floor(conf), [_key(a) for _, _, a, _ in items], {}, {}
     for i, k in enumerate(keys): first.setdefault(k, i)
-    todo = list(first.values())                                      # each distinct slice once
+    checks = {i: image_checks(items[i][2]) for i in first.values()} if self._refusing() else {}   # once per distinct image
+    pre = {i: refusal(items[i][2], checks=c) for i, c in checks.items()} if prescreen else {}
+    todo = [i for i in first.values() if not pre.get(i)]             # each distinct slice once, those with a head to judge
     for s in range(0, len(todo), batch):
         idx = todo[s:s + batch]
         lbs = [letterbox(items[i][2], self.imgsz) for i in idx]
@@ -447,11 +454,14 @@ def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annota
             out[i] = ([(*map(float, b), int(c), float(sc), float(tc)) for b, sc, c, tc in zip(bx, det[:, 4], det[:, 5], det[:, 6])], e, float(t))
     res = []
     for (name, frame, a, meta), k in zip(items, keys):
+        if why := pre.get(first[k]):                                  # refused unseen: no boxes, no score
+            res.append(ImageResult(name, a.shape[1], a.shape[0], [], frame, meta, annotated=draw_detections(a, []) if annotate else None, refused=why)); continue
         boxes, e, t = out[first[k]]
         dets = [Detection(x1, y1, x2, y2, c, self.names.get(c, str(c)), sc, tc) for x1, y1, x2, y2, c, sc, tc in boxes]
         res.append(ImageResult(name, a.shape[1], a.shape[0], dets, frame, meta,
                                annotated=draw_detections(a, dets) if annotate else None, embedding=e, score=t))
-    return self._finish(res, [it[2] for it in items])
+    return self._finish(res, [it[2] for it in items], [checks.get(first[k]) for k in keys] if checks else None)
+Detector._refusing = _refusing
 Detector._predict_items = _predict_items
 
 # %% ../nbs/05_predict.ipynb #4d0845a9
@@ -479,17 +489,20 @@ OOD_WARNING = ('This image looks unlike the training data (OOD score {ood:.1f} >
                'or not a brain MRI slice. Treat the result with caution.')
 SMALL_WARNING = 'The image is {w}x{h} px, far smaller than the {s} px the model works at: boxes and scores may be unreliable.'
 
-def _finish(self, res:list, imgs:list|None=None # the decoded images, for `refusal`
+def _finish(self, res:list, imgs:list|None=None, # the decoded images, for `refusal`
+            checks:list|None=None # their `image_checks`, when already computed
            ) -> list:
     "Attach the model's operating threshold, calibrated probability (of the image score), OOD score and plain-language warnings to each result."
+    scored = [r for r in res if r.ok and r.embedding is not None]
+    oods = self.ood.score(np.stack([r.embedding for r in scored])) if self.ood is not None and scored else []   # one pass for the batch
+    for r, o in zip(scored, oods): r.ood, r.ood_threshold = float(o), self.ood.threshold
     for i, r in enumerate(res):
         if not r.ok: continue
         r.threshold = self.threshold
+        if r.score is None and r.refused: continue                   # refused before the network (`prescreen`): nothing more to say
         if cal := self.stamp.get('calibration'): r.probability = float(calibrate(r.top_score, cal))
-        if self.ood is not None and r.embedding is not None:
-            r.ood, r.ood_threshold = float(self.ood.score(r.embedding)[0]), self.ood.threshold
-            if r.is_ood: r.warnings.append(OOD_WARNING.format(ood=r.ood, thr=r.ood_threshold))
-        if imgs is not None and (self.refuse or (self.refuse is None and self.threshold is not None)): r.refused = refusal(imgs[i], r)
+        if r.is_ood: r.warnings.append(OOD_WARNING.format(ood=r.ood, thr=r.ood_threshold))
+        if imgs is not None and self._refusing(): r.refused = refusal(imgs[i], r, checks=checks[i] if checks else None)
         if min(r.width, r.height) < min(self.imgsz)/2: r.warnings.append(SMALL_WARNING.format(w=r.width, h=r.height, s=min(self.imgsz)))
     return res
 Detector._finish = _finish
@@ -579,9 +592,15 @@ def _series(self) -> dict:
     thr = next((r.threshold for r in self.slices), None)
     return series_verdict([0.0 if r.refused else r.top_score for r in self.slices], self.rule, thr, self.slice_ids or None)   # refused slices call nothing
 VolumeResult.series = property(_series)
+
+def _not_scored(self) -> dict:
+    "The slices refused by the image checks before the network ran (blank or constant: no head in them), by id."
+    ids = self.slice_ids or list(range(len(self.slices)))
+    return dict(slices=[i for i, r in zip(ids, self.slices) if r.score is None and r.refused],
+                why='refused by the image checks (blank, constant, colour or a drawing: no head to judge), so not run through the network')
 VolumeResult.to_dict = lambda self: dict(source=self.source, shape=None if self.shape is None else list(self.shape), axis=self.axis,
                                          series=self.series, ood_warning=series_warning(self.slices), refused=series_refusal(self.slices), summary=self.summary, slice_ids=list(self.slice_ids),
-                                         meta={k: v for k, v in self.meta.items() if k != 'ornt'},
+                                         meta={k: v for k, v in self.meta.items() if k != 'ornt'}, not_scored=_not_scored(self),
                                          slices=[r.to_dict() for r in self.slices if r.detections])
 
 # %% ../nbs/05_predict.ipynb #05b65571
@@ -592,7 +611,7 @@ def predict_series(detector:Detector, # a loaded `Detector`
                   ) -> VolumeResult:
     "Score every slice of a series and call the series by the model's series rule."
     m = series.meta; vol = m.get('kind') == 'nifti'
-    res = detector._predict_items(series.items(), conf, iou, annotate, batch)
+    res = detector._predict_items(series.items(), conf, iou, annotate, batch, prescreen=True)   # blank slices: refused unseen
     return VolumeResult(series.name, tuple(m['shape']) if vol else None, m.get('axis') if vol else None, tuple(m.get('zooms') or ()),
                         bool(m.get('rotate')), res, detector.stamp.get('series'), list(series.slice_ids), dict(m))
 

@@ -27,7 +27,10 @@ def _scale_u8(a:np.ndarray) -> np.ndarray:
 def _window(a:np.ndarray, lo:float, hi:float) -> np.ndarray:
     "Map [lo, hi] linearly to 0..255 (clipped) as uint8."
     if hi <= lo: return np.where(a > lo, 255, 0).astype(np.uint8)
-    return np.round(np.clip((np.nan_to_num(a, nan=lo) - lo)/(hi - lo), 0, 1)*255).astype(np.uint8)
+    f = np.array(a, np.result_type(a, 1.0))                          # one working copy (float32 stays float32), updated in place
+    if np.isnan(f).any(): np.nan_to_num(f, copy=False, nan=lo)
+    f -= lo; f /= hi - lo; np.clip(f, 0, 1, out=f); f *= 255
+    return np.round(f, out=f).astype(np.uint8)
 
 # %% ../nbs/13_readers.ipynb #69afc43b
 def _alpha01(a:np.ndarray) -> np.ndarray:
@@ -243,10 +246,11 @@ def read_nifti(path, # NIfTI file (.nii / .nii.gz)
     axis = 2 if axis is None else axis
     if axis not in (0, 1, 2): raise ValueError(f'{p.name}: axis={axis}; use 0, 1 or 2 (2: axial)')
     u8 = _window(vol, *np.percentile(vol, (0.5, 99.5)))
-    sl = lambda k: to_rgb(np.rot90(np.take(u8, k, axis)) if rotate else np.take(u8, k, axis))
+    st = np.moveaxis(u8, axis, 0)                                      # (slices, rows, cols): st[k] is the slice at k on `axis`
+    rgb = np.repeat((np.rot90(st, axes=(1, 2)) if rotate else st)[..., None], 3, axis=3)   # grey to RGB once for the volume
     meta = dict(kind='nifti', shape=list(vol.shape), axis=axis, rotate=rotate, zooms=[float(z) for z in can.header.get_zooms()[:3]],
                 orientation=_ornt_code(img.affine), stored_shape=list(stored), ornt=ornt.tolist())
-    return Series(p.name, p.name, [sl(k) for k in range(vol.shape[axis])], list(range(vol.shape[axis])), meta)
+    return Series(p.name, p.name, list(rgb), list(range(vol.shape[axis])), meta)
 
 # %% ../nbs/13_readers.ipynb #rd000013
 def _dicom_header(f:Path):

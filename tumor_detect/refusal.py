@@ -47,10 +47,11 @@ REFUSAL_LIMITS = dict(min_grey_range=1., # grey range (p99 - p1) below this: a c
 # %% ../nbs/18_refusal.ipynb #rf000013
 def refusal(img, # uint8 HxW or HxWx3 image, as the `Detector` decodes it
             result=None, # its `ImageResult` (for `ood` and `ood_threshold`); None: image checks only
-            limits:dict|None=None # overrides of `REFUSAL_LIMITS`
+            limits:dict|None=None, # overrides of `REFUSAL_LIMITS`
+            checks:dict|None=None # `image_checks(img)` when already computed (they are the costly part)
            ) -> str|None:
     "Why `img` gets no verdict because it is not a brain MR slice, in one plain sentence; None when it may be judged."
-    L = {**REFUSAL_LIMITS, **(limits or {})}; c = image_checks(img)
+    L = {**REFUSAL_LIMITS, **(limits or {})}; c = checks or image_checks(img)
     if c['grey_range'] < L['min_grey_range'] or (c['grey_range'] < L['page'][0] and c['grey_median'] > L['page'][1]):
         return f"a blank or nearly constant image (grey values span {c['grey_range']:.0f} of 255), not an MR slice"
     if c['colour'] > L['max_colour']:
