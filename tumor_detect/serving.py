@@ -76,7 +76,7 @@ def map50_95(results:list, # `ImageResult`s scored at low confidence (e.g. 0.001
         pc = np.array([d.cls_id for d in r.detections])
         iou = box_iou(np.concatenate([xy - wh/2, xy + wh/2], 1), [d.box for d in r.detections])*(lab[:, :1] == pc[None])
         tp, claimed = np.zeros((len(pc), 10), bool), np.zeros((len(lab), 10), bool)
-        for j in range(len(pc)):                                   # detections come sorted by confidence
+        for j in range(len(pc) if len(lab) else 0):                # sorted by confidence; on a tumor-free slice every box is a false one
             avail = np.where(claimed, 0, iou[:, j, None]); k = avail.argmax(0)
             tp[j] = avail[k, range(10)] >= thr; claimed[k, range(10)] |= tp[j]
         tps.append(tp); confs += [d.conf for d in r.detections]; pcls.append(pc); tcls.append(lab[:, 0])
