@@ -11,7 +11,7 @@ import csv, json, shutil, subprocess
 from pathlib import Path
 import numpy as np
 import yaml
-from .core import lazy, project_root, rel_path
+from .core import project_root, rel_path
 
 # %% ../nbs/17_release.ipynb #e6b38b78
 def _factor(r:dict, factors:dict) -> float:
@@ -160,13 +160,13 @@ def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshol
                      sources:str='', # only these sources (space separated); '' = all
                     ) -> dict:
     "Score a split through the served Detector and tabulate it by source and by source/sequence."
-    from tumor_detect.operating import read_stamp, scores_embeddings, manifest_rows, _split_files, _tumor_flags
+    from tumor_detect.operating import read_stamp, scores_embeddings, manifest_rows, source_families, _split_files, _tumor_flags
     from tumor_detect.predict import Detector
     files = _split_files(data, split); root = Path(data).resolve().parent; row = manifest_rows(root, files)
     if sources: files, row = map(list, zip(*[(f, r) for f, r in zip(files, row) if r.get('source') in sources.split()]))
     s, _ = scores_embeddings(Detector.load(weights), files, batch); y = _tumor_flags(files)
     thr = float(read_stamp(weights).get('threshold', 0.25)) if thr < 0 else float(thr)
-    fam = lazy('tumor_detect.operating').source_families(r.get('source', '?') for r in row)
+    fam = source_families(r.get('source', '?') for r in row)
     sc = dict(file=[rel_path(f) for f in files], score=np.round(s, 5).tolist(), tumor=y.tolist(),
               source=[fam[r.get('source', '?')] for r in row], sequence=[r.get('sequence') or 'mixed' for r in row],
               patient=[r.get('patient', '') for r in row])
@@ -288,7 +288,7 @@ def publish_record(recs:list, # the stages' run records, in order (from `run_sta
     rec = dict(_released_record(recs[-1], to/'best.pt') if (to/'best.pt').exists() else _rel_record(recs[-1]), lineage=[_rel_record({k: r.get(k) for k in keep}) for r in recs])
     rows, off = [], 0
     for r in recs:
-        got = read_results(project_root()/r['run_dir'] if not Path(r['run_dir']).is_absolute() else r['run_dir'])
+        got = read_results(project_root()/r['run_dir'])        # an absolute run_dir stays as it is
         rows += [dict(x, epoch=x['epoch'] + off) for x in got]; off += len(got)      # `lineage` says which stage
     if rows:
         cols = list(dict.fromkeys(k for x in rows for k in x))
