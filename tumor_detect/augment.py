@@ -63,12 +63,13 @@ _TIO = dict(bias=('RandomBiasField', dict(coefficients=0.5, order=3)),
             ghost=('RandomGhosting', dict(num_ghosts=(2, 6), axes=(0, 1), intensity=(0.2, 0.6))),
             motion=('RandomMotion', dict(degrees=3, translation=3, num_transforms=2)),
             lowres=('RandomAnisotropy', dict(axes=(0, 1), downsampling=(1.5, 3.5))))
-_OURS = ('skull', 'normalise')
+_OURS = ('skull', 'normalise', 'challenge')   # challenge: both at once, as a challenge release ships a slice
 PARTS = (*_TIO, *_OURS)
 
 @dataclass
 class MRIAugment:
     "Random MRI acquisition and preprocessing variation of one slice; `p` gives each part's probability."
+    # 'challenge' is not in the default: specs written before it existed ('mri', ...) draw the same parts as before
     p:dict = field(default_factory=lambda: dict(bias=.3, gamma=.3, noise=.2, blur=.2, ghost=.1, motion=.1, lowres=.2,
                                                 skull=.25, normalise=.25))
     def __post_init__(self):
@@ -81,13 +82,15 @@ def parse_augment(spec:str # 'mri', 'none', 'mri,-skull,-normalise' or an explic
     "The `MRIAugment` a training spec names (None for 'none')."
     spec = (spec or 'none').strip().lower()
     if spec == 'none': return None
-    full, parts = MRIAugment().p, [s.strip() for s in spec.split(',') if s.strip()]
-    p = dict(full) if parts[0] == 'mri' else {}
+    full, parts = dict(MRIAugment().p, challenge=.25), [s.strip() for s in spec.split(',') if s.strip()]
+    p = dict(MRIAugment().p) if parts[0] == 'mri' else {}
     for s in parts[1:] if parts[0] == 'mri' else parts:
-        k = s.lstrip('-+')
-        if k not in full: raise ValueError(f"augment={spec!r}: unknown part {k!r}; use 'none', 'mri', 'mri,-PART' or parts from {list(PARTS)}")
-        if s.startswith('-'): p.pop(k, None)
-        else: p[k] = full[k]
+        k, _, v = s.lstrip('-+').partition('=')
+        if k not in full: raise ValueError(f"augment={spec!r}: unknown part {k!r}; use 'none', 'mri', 'mri,-PART', 'mri,PART=P' or parts from {list(PARTS)}")
+        if s.startswith('-'): p.pop(k, None); continue
+        try: p[k] = float(v) if v else full[k]
+        except ValueError: p[k] = -1.
+        if not 0 <= p[k] <= 1: raise ValueError(f"augment={spec!r}: the probability of {k!r} must be a number in [0, 1], e.g. '{k}=0.3'")
     return MRIAugment(p)
 
 # %% ../nbs/16_augment.ipynb #af156d47
@@ -118,6 +121,7 @@ def _augment_call(self:MRIAugment, img:np.ndarray, # uint8 HxW or HxWxC slice
         x = tio.ScalarImage(tensor=torch.from_numpy(g)[None, ..., None])
         for k in tio_on: x = t[k](x)
         g = np.clip(x.data[0, ..., 0].numpy(), 0, 1)
+    if 'challenge' in on: on += [k for k in ('skull', 'normalise') if k not in on]
     if 'skull' in on: g = skull_strip(g, _keep_mask(g.shape, boxes))
     if 'normalise' in on: g = challenge_normalise(g, head_mask(g) if 'skull' not in on else g > 0)
     out = (np.clip(g, 0, 1)*255 + 0.5).astype(np.uint8)
