@@ -173,9 +173,10 @@ def series_rates(table:list, rule:dict) -> dict:
 def fit_series_rule(table:list, # from `series_table` (validation patients)
                     slice_threshold:float, # the model's slice threshold
                     min_sensitivity:float=0.95, # series sensitivity that fits the top-k candidates' thresholds (floored at `slice_threshold`)
-                    candidates=SERIES_CANDIDATES # (kind, k) pairs, in order of preference on ties
+                    candidates=SERIES_CANDIDATES, # (kind, k) pairs, in order of preference on ties
+                    slack:int=1 # tumor series of sensitivity the choice may give up for specificity (within this of the best J)
                    ) -> dict:
-    "Measure each candidate rule on `table` (thresholds never under the slice threshold); keep the one of highest sensitivity + specificity."
+    "Measure each candidate rule on `table` (thresholds never under the slice threshold); keep the most specific within `slack` series of the best sensitivity + specificity."
     from tumor_detect.evaluate import choose_threshold
     y = np.array([l for _, _, l, _ in table], bool)
     if y.all() or not y.any(): raise ValueError(f'need tumor and tumor-free series to choose a series rule, got {int(y.sum())} tumor of {len(y)}')
@@ -184,11 +185,13 @@ def fit_series_rule(table:list, # from `series_table` (validation patients)
         fitted = slice_threshold if kind == 'adjacent' else choose_threshold([series_score(s, kind, k) for _, s, _, _ in table], y, min_sensitivity)
         rule = dict(kind=kind, k=int(k), threshold=round(float(max(fitted, slice_threshold)), 6))
         rows.append(dict(rule, threshold_from='slice threshold' if fitted <= slice_threshold else f'series sensitivity {min_sensitivity}', **series_rates(table, rule)))
-    best = max(rows, key=lambda r: r['sensitivity'] + r['specificity'])       # Youden's J; max keeps the first of equals
+    J = [r['sensitivity'] + r['specificity'] for r in rows]; near = max(J) - slack/max(int(y.sum()), 1) - 1e-9
+    best = max((r for r, j in zip(rows, J) if j >= near), key=lambda r: r['specificity'])   # max keeps the first of equals
     rule = {k: best[k] for k in ('kind', 'k', 'threshold')}
     return dict(rule, rule=series_verdict([], rule)['rule'], validation={k: v for k, v in best.items() if k not in rule and k != 'threshold_from'}, threshold_from=best['threshold_from'],
-                selection='highest series sensitivity + specificity (Youden) on validation among the candidates, thresholds never under the slice '
-                          'threshold (ties: the earlier candidate)',
+                selection=f'the most specific candidate whose series sensitivity + specificity (Youden) on validation is within {slack} tumor '
+                          'series of the best (validation\'s tumor-free runs are shorter than whole series, so they understate a healthy series\' '
+                          'false alarms), thresholds never under the slice threshold (ties: the earlier candidate)',
                 candidates=rows)
 
 # %% ../nbs/12_operating.ipynb #op000024
