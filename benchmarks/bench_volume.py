@@ -1,11 +1,13 @@
-"""A series scored fast: `predict_volume` (ONNX Runtime) against raw ultralytics batched over the same slices, side by side.
+"""A series scored fast: `predict_volume` (ONNX Runtime, float32 and INT8) against raw ultralytics batched over the same slices, side by side.
 
 Each engine runs in its own fresh interpreter with the same number of CPU threads, on the same slices (those
 `read_nifti` gives), `--repeats` times alternately; the table reports the median wall-clock and CPU time per volume,
-the ratio (>1: `predict_volume` faster), GFLOP/s against the machine's fp32 peak for that many threads, and whether
-the two answer alike (per-slice top score and the slice calls at the model's threshold). `predict_volume` includes
-reading and windowing the NIfTI file; the baseline is handed the decoded slices. By default the volume is a
+the ratios (>1: `predict_volume` faster), GFLOP/s against the machine's fp32 and int8 peaks for that many threads, and
+whether the engines answer alike (per-slice top score and the slice calls at the model's threshold). `predict_volume`
+includes reading and windowing the NIfTI file; the baseline is handed the decoded slices. By default the volume is a
 synthetic skull-stripped head the size of a BraTS volume (155 axial slices of 240 x 240, the first and last 20 empty).
+The INT8 model is `--int8` (default models/reference/best_int8.onnx, which `tumor-detect quantize` builds); when that
+file is missing it is built into a temporary folder first, with the same recipe.
 
     python benchmarks/bench_volume.py                       # reference model, 2 threads, 3 repeats
     python benchmarks/bench_volume.py --volume some.nii.gz --threads 2 --repeats 5
@@ -74,53 +76,72 @@ def run_engine(kind:str, weights, vol, threads:int, prof:bool=False, conf:float=
     return json.loads(line[0][6:])
 
 
+def _compare(a:np.ndarray, b:np.ndarray, thr:float) -> dict:
+    "Same slice calls at `thr`, and the largest top-score gap where either engine returned a box."
+    both = (a > 0) | (b > 0)
+    return dict(same_slice_calls=bool(((a >= thr) == (b >= thr)).all()), slice_calls_differ=int(((a >= thr) != (b >= thr)).sum()),
+                max_score_diff_where_boxed=round(float(np.abs(np.where(both, a - b, 0)).max()), 4))
+
+
 def main(argv=None):
-    from tumor_detect.core import project_root
+    from tumor_detect.core import project_root, sample_dir
     from tumor_detect.readers import read_nifti
-    from tumor_detect.serving import cpu_peak_gflops, model_gflops
+    from tumor_detect.serving import cpu_peak_gflops, model_gflops, quantize_onnx
     from tumor_detect.predict import Detector, read_stamp
     ref = project_root()/'models'/'reference'
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--volume', default='', help='NIfTI volume; a synthetic BraTS-sized head when empty')
     ap.add_argument('--pt', default=str(ref/'best.pt')); ap.add_argument('--onnx', default=str(ref/'best.onnx'))
+    ap.add_argument('--int8', default=str(ref/'best_int8.onnx'), help='INT8 model (tumor-detect quantize); built into a temporary folder when missing')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--openvino', action='store_true', help='also time predict_volume on OpenVINO float32 (same arithmetic, opt-in engine)')
     ap.add_argument('--json', default='', help='also write the result here')
     a = ap.parse_args(argv)
+    load0 = os.getloadavg()
     vol = Path(a.volume) if a.volume else synthetic_volume(Path(tempfile.mkdtemp())/'head.nii.gz')
+    int8, built = Path(a.int8), False
+    if not int8.is_file():
+        ms = project_root()/'data'/'multisource'/'train'/'images'
+        int8 = quantize_onnx(a.onnx, ms if ms.is_dir() else sample_dir()/'train'/'images', Path(tempfile.mkdtemp())/'best_int8.onnx'); built = True
     n = len(read_nifti(vol)); side = read_nifti(vol)[0].shape[:2]
-    thr = read_stamp(a.onnx).get('threshold') or 0.25        # both engines return boxes from the model's threshold: their calls compare
-    runs = {'ultralytics': [], 'predict_volume': []} | ({'predict_volume_openvino': []} if a.openvino else {})
+    thr = read_stamp(a.onnx).get('threshold') or 0.25        # every engine returns boxes from the model's threshold: their calls compare
+    names = ['ultralytics', 'predict_volume', 'predict_volume_int8'] + (['predict_volume_openvino'] if a.openvino else [])
+    runs = {k: [] for k in names}
     for _ in range(a.repeats):                                             # alternate: all see the same machine load
         runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads, conf=thr))
         runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads, prof=not runs['predict_volume'], conf=thr))   # profiled after its timing, once
+        runs['predict_volume_int8'].append(run_engine('onnx', int8, vol, a.threads, prof=not runs['predict_volume_int8'], conf=thr))
         if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads, conf=thr))
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
     gf, peak = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops()
-    su, so = np.array(runs['ultralytics'][0]['scores']), np.array(runs['predict_volume'][0]['scores'])
-    su_calls = su >= thr; so_calls = so >= thr
+    sc = {k: np.array(v[0]['scores']) for k, v in runs.items()}
     flags = sorted(set(__import__('re').findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
-    res = dict(slices=n, slice_px=list(side), threads=a.threads, repeats=a.repeats, gflop_per_slice=gf,
-               ultralytics=dict(wall_s=round(med['ultralytics']['wall'], 2), cpu_s=round(med['ultralytics']['cpu'], 2)),
-               predict_volume=dict(wall_s=round(med['predict_volume']['wall'], 2), cpu_s=round(med['predict_volume']['cpu'], 2)),
-               speedup_wall=round(med['ultralytics']['wall']/med['predict_volume']['wall'], 2),
-               speedup_cpu=round(med['ultralytics']['cpu']/med['predict_volume']['cpu'], 2),
-               gflop_s=dict(ultralytics=round(gf*n/med['ultralytics']['wall'], 1), predict_volume=round(gf*n/med['predict_volume']['wall'], 1)),
-               forward_passes=dict(ultralytics=runs['ultralytics'][0]['forward'], predict_volume=runs['predict_volume'][0]['forward']),
-               not_scored_slices=runs['predict_volume'][0]['not_scored'],
-               gflop_per_cpu_s=dict(ultralytics=round(gf*runs['ultralytics'][0]['forward']/med['ultralytics']['cpu'], 1),     # arithmetic done per core-second
-                                    predict_volume=round(gf*runs['predict_volume'][0]['forward']/med['predict_volume']['cpu'], 1)),
-               peak_gflop_s=round(peak['fp32']*a.threads, 1), peak_gflop_s_per_core=round(peak['fp32'], 1), peak_how=peak['how'],
-               predict_volume_profile_cpu_s=runs['predict_volume'][0].get('profile_cpu_s'),
-               same_slice_calls=bool((su_calls == so_calls).all()), max_score_diff_where_boxed=round(float(np.abs(np.where(su > 0, su - so, 0)).max()), 4),   # ultralytics reports boxes from the threshold only
-               threshold=thr, cpu_flags=flags)
-    if a.openvino:
-        ov = med['predict_volume_openvino']; sv = np.array(runs['predict_volume_openvino'][0]['scores'])
-        res['predict_volume_openvino'] = dict(wall_s=round(ov['wall'], 2), cpu_s=round(ov['cpu'], 2), speedup_wall=round(med['ultralytics']['wall']/ov['wall'], 2),
-                                              gflop_s=round(gf*n/ov['wall'], 1), same_slice_calls=bool(((sv >= thr) == su_calls).all()))
+    ul = med['ultralytics']
+    res = dict(slices=n, slice_px=list(side), threads=a.threads, repeats=a.repeats, gflop_per_slice=gf, threshold=thr,
+               int8_model=str(int8) if built else a.int8, int8_built_for_this_run=built)
+    for k in names:
+        m, fw = med[k], runs[k][0]['forward']
+        res[k] = dict(wall_s=round(m['wall'], 2), cpu_s=round(m['cpu'], 2), forward_passes=fw,
+                      gflop_s=round(gf*n/m['wall'], 1),                               # slices handled per second, as GFLOP
+                      gflop_per_cpu_s=round(gf*fw/m['cpu'], 1))                      # arithmetic actually done per core-second
+        if k != 'ultralytics':
+            res[k].update(speedup_cpu=round(ul['cpu']/m['cpu'], 2), speedup_wall=round(ul['wall']/m['wall'], 2),
+                          not_scored_slices=runs[k][0]['not_scored'], profile_cpu_s=runs[k][0].get('profile_cpu_s'),
+                          vs_ultralytics=_compare(sc['ultralytics'], sc[k], thr))
+    res['predict_volume_int8']['vs_float'] = _compare(sc['predict_volume'], sc['predict_volume_int8'], thr)
+    res['int8_over_float'] = dict(cpu=round(med['predict_volume']['cpu']/med['predict_volume_int8']['cpu'], 2),
+                                  wall=round(med['predict_volume']['wall']/med['predict_volume_int8']['wall'], 2))
+    res.update(peak_gflop_s=dict(fp32=round(peak['fp32']*a.threads, 1), int8=round(peak['int8']*a.threads, 1)),
+               peak_gflop_s_per_core=dict(fp32=peak['fp32'], int8=peak['int8']), peak_how=peak['how'], cpu_flags=flags,
+               load_average=dict(start=[round(x, 2) for x in load0], end=[round(x, 2) for x in os.getloadavg()]), nice=os.nice(0))
     print(json.dumps(res, indent=1))
-    print(f"\npredict_volume {res['speedup_cpu']}x raw ultralytics in CPU time ({res['speedup_wall']}x wall-clock, medians of {a.repeats} alternating runs), "
-          f"{res['gflop_s']['predict_volume']} GFLOP/s of a {res['peak_gflop_s']} GFLOP/s fp32 peak on {a.threads} threads; CPU flags: {' '.join(flags)}")
+    for k in names[1:]:
+        r = res[k]; pk = res['peak_gflop_s']['int8' if k.endswith('int8') else 'fp32']
+        print(f"\n{k}: {r['speedup_cpu']}x raw ultralytics in CPU time ({r['speedup_wall']}x wall-clock, medians of {a.repeats} alternating runs), "
+              f"{r['gflop_s']} GFLOP/s of a {pk} GFLOP/s {'int8' if k.endswith('int8') else 'fp32'} peak on {a.threads} threads, "
+              f"same slice calls as ultralytics: {r['vs_ultralytics']['same_slice_calls']}")
+    print(f"INT8 over float32: {res['int8_over_float']['cpu']}x CPU, {res['int8_over_float']['wall']}x wall; same slice calls: "
+          f"{res['predict_volume_int8']['vs_float']['same_slice_calls']}; load average {res['load_average']}, nice {res['nice']}; CPU flags: {' '.join(flags)}")
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1) + '\n')
     return res
 

@@ -29,6 +29,7 @@ COMMANDS = {
     'card':           'tumor_detect.evaluate:card_cli',
     'operating-point':'tumor_detect.operating:operating_point',
     'export':         'tumor_detect.serving:export_cli',
+    'quantize':       'tumor_detect.serving:quantize_cli',
     'predict':        'tumor_detect.predict:predict_cli',
     'bench':          'tumor_detect.serving:bench_cli',
     'drift':          'tumor_detect.drift:drift_cli',
