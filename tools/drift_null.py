@@ -5,6 +5,9 @@ outside the reference's random subset (image features only, no model needed). Th
 patient's slices have consecutive figshare indices, so windows are drawn by blocks of `--block` consecutive indices
 (a stand-in for patients: windows of random slices from one pool are not a safe null, see nbs/06_drift.ipynb), and
 each window is compared with the reference's rows of other blocks (its patients are new to the reference).
+The windows are drawn in `--sites` simulated sites of `--site_groups` blocks resampled with replacement (more blocks
+when a site must hold two windows), and the threshold keeps at most alpha of a site's windows in `--level` of the
+sites (`calibrate_null(sites=)`, the design measured by benchmarks/drift_budget.py on LGG patients).
 One null per window size; `drift_tests` picks the nearest size. Rerun after `tumor-detect drift-reference`.
 
     nice -n 15 .venv/bin/python tools/drift_null.py
@@ -22,8 +25,11 @@ from tumor_detect.predict import read_image
 def main(reference:str='', # reference .json; models/reference/drift-reference.json when empty
          data:str='data/brain-tumor', # the dataset the reference profiles (with manifest.csv)
          sizes:str='20,30,50,100,200', # window sizes calibrated
-         n:int=200, # null windows per size
+         n:int=400, # null windows per size
          block:int=20, # consecutive figshare indices per block (the stand-in for a patient)
+         sites:int=20, # simulated sites per size
+         site_groups:int=16, # blocks per site (at least)
+         level:float=0.9, # share of sites within the false-alarm budget
          seed:int=0):
     t0 = time.time(); ref_path = Path(reference) if reference else default_reference(); root = project_root()/data
     ref = load_reference(ref_path); held = set(ref.features.loc[ref.features['split'] == 'train', 'source'])
@@ -35,6 +41,8 @@ def main(reference:str='', # reference .json; models/reference/drift-reference.j
     ref_groups = [f"block{int(fid[s])//block}" if fid.get(s, '').isdigit() else s for s in ref.features.loc[ref.features['split'] == 'train', 'source']]
     src = (f'{len(rows)} {data} training slices outside the reference, windows by blocks of {block} consecutive figshare '
            f'indices ({len(set(groups))} blocks), each compared with the reference rows of other blocks')
-    ref = attach_null(ref_path, feats, groups, sizes=tuple(int(s) for s in sizes.split(',')), n=n, seed=seed, source=src, reference_groups=ref_groups)
-    for d in ref.meta['null']: print(f"windows of {d['size']}: {len(d['min_p'])} null windows, threshold {null_threshold(d):.2e}")
+    ref = attach_null(ref_path, feats, groups, sizes=tuple(int(s) for s in sizes.split(',')), n=n, seed=seed, source=src, reference_groups=ref_groups,
+                      sites=sites, site_groups=site_groups, level=level)
+    for d in ref.meta['null']:
+        print(f"windows of {d['size']}: {len(d['min_p'])} null windows in {d.get('sites')} sites of {d.get('site_groups')} blocks, threshold {null_threshold(d):.2e}")
     print(f'{src}; {time.time() - t0:.0f} s')
