@@ -11,7 +11,10 @@ reference rows of other patients). Two questions, every sequence:
   on the null windows (`fisher_cal`), the smallest calibrated p-value (`minq`, Westfall-Young);
 - `calibration`: the threshold of `minp`: the alpha quantile of one pool of 400 windows (`window`, the committed
   design before) or 20 simulated sites of 16 patients resampled with replacement, 20 windows each, the threshold kept
-  by 50 %, 90 % or 95 % of the sites (`site50`, `site10`, `site05`).
+  by 50 %, 90 % or 95 % of the sites (`site50`, `site10`, `site05`);
+- `windows`: what a window holds, with a pool null of 400 such windows: `several`, 10 random slices of each of 5
+  patients (a monitoring batch collected over several patients), checked on such windows of the fold (the whole-patient
+  windows are `window` of `calibration`).
 
 Site windows here drop a slice drawn twice (the shipped `site_windows` keeps both copies).
 With `--power`, on FLAIR, the slices of 10 windows of 6 patients of each of the first two folds are perturbed with
@@ -85,28 +88,42 @@ def thr_site(minp, site, alpha=0.05, delta=0.1):
     ts = np.sort(ts); return ts[max(int(np.floor(delta*(len(ts) + 1))) - 1, 0)]
 
 
+def several(idx, g, n, seed, per=10):
+    "Windows of SIZE/per patients, `per` random slices of each."
+    rng = np.random.default_rng(seed); pats = np.unique(g[idx]); out = []
+    for _ in range(n):
+        w = []
+        for p in rng.choice(pats, SIZE//per, replace=False):
+            m = idx[g[idx] == p]; w.extend(rng.choice(m, min(per, len(m)), replace=False))
+        out.append(np.sort(np.array(w)))
+    return out
+
+
 def run(d, seq, do_power, part):
     t0 = time.time(); F, meta = d['F'], d['meta']
     dev = meta['split'].isin(['train', 'valid']).to_numpy(); X = F[COLS].to_numpy(float); g = meta['patient'].to_numpy()
     tr = np.flatnonzero(meta['split'].to_numpy() == 'train'); rng = np.random.default_rng(0)
     ref = np.sort(rng.choice(tr, 300, replace=False)); R, Rg = X[ref], g[ref]
     pats = np.unique(g[dev]); folds = np.array_split(np.random.default_rng(1).permutation(pats), K)
-    rules = ('minp', 'fisher_raw', 'fisher_cal', 'minq') if part == 'statistics' else ('window', 'site50', 'site10', 'site05')
+    rules = dict(statistics=('minp', 'fisher_raw', 'fisher_cal', 'minq'), calibration=('window', 'site50', 'site10', 'site05'), windows=('several',))[part]
     fa = {r: [] for r in rules}; power = []
     for k in range(K):
         inn = np.flatnonzero(dev & np.isin(g, np.concatenate([folds[i] for i in range(K) if i != k])))
         out = np.flatnonzero(dev & np.isin(g, folds[k]))
-        Pn = np.array([pvec(R, Rg, X, inn[w], g) for w in group_windows(g[inn], SIZE, NNULL, 10 + k)])
+        nw = several(inn, g, NNULL, 10 + k) if part == 'windows' else [inn[w] for w in group_windows(g[inn], SIZE, NNULL, 10 + k)]
+        Pn = np.array([pvec(R, Rg, X, w, g) for w in nw])
+        if part == 'windows': T = dict(several=thr_window(Pn.min(1)))
         if part == 'calibration':
             sw, site = site_windows(inn, g, np.random.default_rng(40 + k)); ps = np.array([pvec(R, Rg, X, w, g).min() for w in sw])
             T = dict(window=thr_window(Pn.min(1)), site50=thr_site(ps, site, delta=0.5), site10=thr_site(ps, site, delta=0.1), site05=thr_site(ps, site, delta=0.05))
-        ew = [out[w] for w in group_windows(g[out], SIZE, NEV, 20 + k)]
+        ew = several(out, g, NEV, 20 + k) if part == 'windows' else [out[w] for w in group_windows(g[out], SIZE, NEV, 20 + k)]
         Rk, Rgk = R[~np.isin(Rg, folds[k])], Rg[~np.isin(Rg, folds[k])]   # the fold's patients are new to the reference
         Pe = np.array([pvec(Rk, Rgk, X, w, g) for w in ew])
         flags = (lambda P: {r: tw > thr_t(tn) for r, (tw, tn) in stats(P, Pn).items()}) if part == 'statistics' else (lambda P: {r: P.min(1) < T[r] for r in rules})
         for r, f in flags(Pe).items(): fa[r].append(int(np.sum(f)))
         if do_power and k < 2 and seq == 'flair':
-            pp = np.flatnonzero(np.isin(g, folds[k][:6]) & dev); pw = [pp[w] for w in group_windows(g[pp], SIZE, 10, 30 + k)]; used = np.unique(np.concatenate(pw))
+            pp = np.flatnonzero(np.isin(g, folds[k][:6]) & dev)
+            pw = several(pp, g, 10, 30 + k) if part == 'windows' else [pp[w] for w in group_windows(g[pp], SIZE, 10, 30 + k)]; used = np.unique(np.concatenate(pw))
             for kind in KINDS:
                 for s in (2.0, 5.0):
                     Xs = X.copy(); Xs[used] = pd.DataFrame([image_features(perturb(d['imgs'][j], kind, s, seed=j)) for j in used])[COLS].to_numpy(float)
@@ -122,7 +139,7 @@ def run(d, seq, do_power, part):
 @call_parse
 def main(data:str='data/lgg', # normalised dataset whose manifest names each slice's patient
          sequences:str='flair,t1c,t1', # sequences (comma-separated)
-         parts:str='statistics,calibration', # what to compare
+         parts:str='statistics,calibration,windows', # what to compare
          power:bool=False, # FLAIR: power of each rule on the perturbed windows of two folds
          cache:str='', # folder for the features (a fresh temporary one when empty)
          out:str='' # JSON summary; printed only when empty

@@ -409,6 +409,7 @@ def drift_tests(reference, # reference features (DataFrame) or a `Reference`
     n_checks = len(p) + bool(emb)
     flagged = drifted + (['embeddings'] if emb and emb['drift'] else [])
     kind = 'slices drawn by patient' if nl and nl.get('windows', 'patient') == 'patient' else 'random slices'
+    if nl and nl.get('per_group'): kind += f", {nl['per_group']} of each of several patients"
     if nl and nl.get('site') is not None:
         kind += f" in {nl['sites']} sites of {nl['site_groups']} patients ({nl['level']:.0%} of sites within the budget)"
     res = dict(drift=bool(flagged), score=len(flagged)/max(n_checks, 1), drifted=flagged, n_reference=len(reference),
@@ -416,7 +417,8 @@ def drift_tests(reference, # reference features (DataFrame) or a `Reference`
                rule=f"calibrated null: {len(nl['min_p'])} clean windows of {nl['size']} {kind}" if nl else f'Bonferroni over {n_checks} checks',
                rule_notes=notes,
                null=dict(n=len(nl['min_p']), size=nl['size'], n_groups=nl.get('n_groups'), windows=nl.get('windows', 'patient'),
-                         reference_split=nl.get('reference_split'), source=nl.get('source'), sites=nl.get('sites'), level=nl.get('level')) if nl else None,
+                         reference_split=nl.get('reference_split'), source=nl.get('source'), sites=nl.get('sites'), level=nl.get('level'),
+                         per_group=nl.get('per_group')) if nl else None,
                skipped=[c for c in (columns or NUMERIC + CATEGORICAL) if c not in p])
     return dict(res, verdict=_verdict(res))
 
@@ -438,16 +440,17 @@ def _verdict(r:dict) -> str:
 def group_windows(groups, # group id (patient, series) of each slice
                   size:int, # slices per window
                   n:int, # windows drawn
-                  seed:int=0 # seed of the draws
+                  seed:int=0, # seed of the draws
+                  per_group:int|None=None # slices of each group: None, whole groups; k, k random slices of each (a batch of several patients)
                  ) -> list:
-    "`n` windows of `size` slice indices, each filled with whole groups in random order (the last one cut): windows drawn by patient."
+    "`n` windows of `size` slice indices drawn by patient: whole groups in random order (the last one cut), or `per_group` random slices of each."
     g = np.asarray(groups)
     if size > len(g): raise ValueError(f'windows of {size} slices but only {len(g)} slices; pass a smaller size or more slices')
     ids = np.unique(g); members = {k: np.flatnonzero(g == k) for k in ids}; rng, out = np.random.default_rng(seed), []
     for _ in range(n):
         w = []
         for k in rng.permutation(ids):
-            w.extend(members[k])
+            w.extend(members[k] if not per_group else rng.choice(members[k], min(per_group, len(members[k])), replace=False))
             if len(w) >= size: break
         out.append(np.sort(np.array(w[:size])))
     return out
@@ -484,7 +487,8 @@ def site_windows(groups, # patient of each slice
                  sites:int, # sites drawn
                  per_site:int, # windows drawn by patient in each site
                  site_groups:int=16, # patients per site (more when needed to fill two windows)
-                 seed:int=0 # seed of the sites and windows
+                 seed:int=0, # seed of the sites and windows
+                 per_group:int|None=None # slices of each patient in a window (see `group_windows`)
                 ) -> tuple:
     "Windows drawn by patient inside simulated sites, each of `site_groups` patients resampled with replacement: (windows, site of each window, patients per site)."
     g = np.asarray(groups); ids, inv = np.unique(g, return_inverse=True); members = [np.flatnonzero(inv == i) for i in range(len(ids))]
@@ -492,7 +496,7 @@ def site_windows(groups, # patient of each slice
     for s in range(sites):
         pick = rng.choice(len(ids), k, replace=True)   # a patient drawn twice is two patients of the site (the cluster bootstrap)
         rows = np.concatenate([members[i] for i in pick]); lab = np.repeat(np.arange(k), [len(members[i]) for i in pick])
-        for w in group_windows(lab, size, per_site, int(rng.integers(2**31))): out.append(np.sort(rows[w])); site.append(s)
+        for w in group_windows(lab, size, per_site, int(rng.integers(2**31)), per_group): out.append(np.sort(rows[w])); site.append(s)
     return out, np.array(site), k
 
 def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
@@ -506,15 +510,16 @@ def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
                    reference_groups=None, # patient of each of those reference rows: a window is compared with the rows of other patients only
                    sites:int=0, # >0: windows drawn in this many simulated sites (patients resampled), threshold kept by `level` of sites; 0: one pool
                    site_groups:int=16, # patients per simulated site
-                   level:float=0.9 # share of sites whose false-alarm rate must stay within the budget (with `sites`)
+                   level:float=0.9, # share of sites whose false-alarm rate must stay within the budget (with `sites`)
+                   per_group:int|None=None # slices of each patient in a window: None, whole patients (see `group_windows`)
                   ) -> dict:
     "The null of the drift statistic (a window's smallest feature p-value) over clean windows of held-out slices, drawn by patient when `groups` are given, in simulated sites when `sites`."
     ref = _null_reference(reference.features if isinstance(reference, Reference) else reference, reference_split)
     cols = [c for c in (columns or IMAGE_FEATURES) if c in ref.columns and c in clean.columns]
     if groups is not None and len(groups) != len(clean): raise ValueError(f'{len(groups)} groups for {len(clean)} clean slices; pass one group per slice')
     if sites and groups is None: raise ValueError('sites need the patient of each clean slice; pass groups=')
-    if sites: ws, site, k = site_windows(groups, size, sites, math.ceil(n/sites), site_groups, seed)
-    else: ws, site, k = group_windows(groups, size, n, seed) if groups is not None else _random_windows(len(clean), size, n, seed), None, None
+    if sites: ws, site, k = site_windows(groups, size, sites, math.ceil(n/sites), site_groups, seed, per_group)
+    else: ws, site, k = group_windows(groups, size, n, seed, per_group) if groups is not None else _random_windows(len(clean), size, n, seed), None, None
     rg = None if reference_groups is None else np.asarray(reference_groups)
     if rg is not None and (groups is None or len(rg) != len(ref)): raise ValueError(f'{len(rg)} reference groups for {len(ref)} reference rows (and clean groups needed); pass one per row')
     def stat(w):   # leave the window's patients out of the reference: they are new patients to it, as the checked ones will be
@@ -523,6 +528,7 @@ def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
     ng = None if groups is None else len(set(np.asarray(groups).tolist()))
     return dict(columns=cols, size=size, windows='patient' if ng and ng < len(clean) else 'random', n_groups=ng, n_slices=len(clean),
                 seed=seed, reference_split=reference_split, n_reference=len(ref), leave_patients_out=rg is not None, min_p=[float(stat(w)) for w in ws],
+                per_group=per_group if groups is not None else None,
                 **(dict(site=site.tolist(), sites=sites, site_groups=k, level=level) if sites else {}))
 
 # %% ../nbs/06_drift.ipynb #b18b0020
@@ -537,19 +543,21 @@ def attach_null(reference, # reference profile (.json/prefix) or a `Reference`
                 clean, # features (DataFrame) of clean slices in neither the reference nor the data it will check
                 groups=None, # patient (or acquisition block) of each row of `clean`; None: random windows, right only for independent slices
                 sizes=(20, 50, 100, 200), # window sizes calibrated (those up to len(clean))
-                n:int=200, # null windows per size (`tools/drift_null.py` ships 400: 20 a site)
+                n:int=200, # null windows per size (`tools/drift_null.py` ships 400)
                 seed:int=0, # seed of the windows (size i uses seed + i)
                 reference_split:str|None='train', # the reference rows the nulls compare with: its image features of the training split
                 source:str='', # what `clean` is, kept with the nulls
                 reference_groups=None, # patient of each reference row of `reference_split` (see `calibrate_null`)
-                sites:int=20, # simulated sites per size (see `calibrate_null`); 0: one pool of windows (also without groups)
+                sites:int=0, # simulated sites per size (see `calibrate_null`); 0: one pool of windows (also without groups)
                 site_groups:int=16, # patients per site
-                level:float=0.9 # share of sites within the budget
+                level:float=0.9, # share of sites within the budget
+                per_group:int|None=None # slices of each patient in a window: None, whole patients; `tools/drift_null.py` ships 10
                ) -> Reference:
     "Calibrate the drift null at each window size and store the nulls in the reference (and its .json): `drift_tests` then uses them by default."
     ref = load_reference(reference)
     nulls = [dict(calibrate_null(ref, clean, groups, s, n, seed + i, reference_split=reference_split, reference_groups=reference_groups,
-                                 sites=sites if groups is not None else 0, site_groups=site_groups, level=level), source=source)
+                                 sites=sites if groups is not None else 0, site_groups=site_groups, level=level,
+                                 per_group=per_group), source=source)
              for i, s in enumerate(sorted(sizes)) if s <= len(clean)]
     if not nulls: raise ValueError(f'{len(clean)} clean slices: too few for windows of {min(sizes)}; pass more slices or smaller sizes=')
     ref.meta['null'] = nulls
