@@ -6,8 +6,9 @@
 __all__ = ['IMAGE_FEATURES', 'PREDICTION_FEATURES', 'NUMERIC', 'CATEGORICAL', 'noise_sigma', 'image_features',
            'prediction_features', 'backbone_layer', 'EmbeddingHook', 'features_and_embeddings', 'build_reference',
            'Reference', 'capped', 'default_reference', 'load_reference', 'embedding_drift', 'drift_tests',
-           'group_windows', 'null_threshold', 'calibrate_null', 'pick_null', 'attach_null', 'perturb',
-           'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli', 'evaluate_detection', 'drift_stage']
+           'group_windows', 'null_threshold', 'site_windows', 'calibrate_null', 'pick_null', 'attach_null',
+           'cluster_ci', 'perturb', 'plot_feature_shift', 'drift_report', 'drift_cli', 'reference_cli',
+           'evaluate_detection', 'drift_stage']
 
 # %% ../nbs/06_drift.ipynb #57841b10
 import hashlib, importlib, json, math, shutil, time, warnings
@@ -408,12 +409,16 @@ def drift_tests(reference, # reference features (DataFrame) or a `Reference`
     n_checks = len(p) + bool(emb)
     flagged = drifted + (['embeddings'] if emb and emb['drift'] else [])
     kind = 'slices drawn by patient' if nl and nl.get('windows', 'patient') == 'patient' else 'random slices'
+    if nl and nl.get('per_group'): kind += f", {nl['per_group']} of each of several patients"
+    if nl and nl.get('site') is not None:
+        kind += f" in {nl['sites']} sites of {nl['site_groups']} patients ({nl['level']:.0%} of sites within the budget)"
     res = dict(drift=bool(flagged), score=len(flagged)/max(n_checks, 1), drifted=flagged, n_reference=len(reference),
                n_current=len(current), alpha=alpha, threshold=thr, p_values=p, embeddings=emb,
                rule=f"calibrated null: {len(nl['min_p'])} clean windows of {nl['size']} {kind}" if nl else f'Bonferroni over {n_checks} checks',
                rule_notes=notes,
                null=dict(n=len(nl['min_p']), size=nl['size'], n_groups=nl.get('n_groups'), windows=nl.get('windows', 'patient'),
-                         reference_split=nl.get('reference_split'), source=nl.get('source')) if nl else None,
+                         reference_split=nl.get('reference_split'), source=nl.get('source'), sites=nl.get('sites'), level=nl.get('level'),
+                         per_group=nl.get('per_group')) if nl else None,
                skipped=[c for c in (columns or NUMERIC + CATEGORICAL) if c not in p])
     return dict(res, verdict=_verdict(res))
 
@@ -435,25 +440,38 @@ def _verdict(r:dict) -> str:
 def group_windows(groups, # group id (patient, series) of each slice
                   size:int, # slices per window
                   n:int, # windows drawn
-                  seed:int=0 # seed of the draws
+                  seed:int=0, # seed of the draws
+                  per_group:int|None=None # slices of each group: None, whole groups; k, k random slices of each (a batch of several patients)
                  ) -> list:
-    "`n` windows of `size` slice indices, each filled with whole groups in random order (the last one cut): windows drawn by patient."
+    "`n` windows of `size` slice indices drawn by patient: whole groups in random order (the last one cut), or `per_group` random slices of each."
     g = np.asarray(groups)
     if size > len(g): raise ValueError(f'windows of {size} slices but only {len(g)} slices; pass a smaller size or more slices')
     ids = np.unique(g); members = {k: np.flatnonzero(g == k) for k in ids}; rng, out = np.random.default_rng(seed), []
     for _ in range(n):
         w = []
         for k in rng.permutation(ids):
-            w.extend(members[k])
+            w.extend(members[k] if not per_group else rng.choice(members[k], min(per_group, len(members[k])), replace=False))
             if len(w) >= size: break
         out.append(np.sort(np.array(w[:size])))
     return out
 
 # %% ../nbs/06_drift.ipynb #b18b0006
+def _site_threshold(m:np.ndarray, site:np.ndarray, alpha:float, level:float) -> float:
+    "Per site the largest threshold that keeps at most `alpha` of its windows below it; then the lower (1 - `level`) rank of those over sites."
+    ts = []
+    for s in np.unique(site):
+        x = np.sort(m[site == s]); ts.append(x[min(math.floor(alpha*len(x)), len(x) - 1)])
+    c = math.floor((1 - level)*(len(ts) + 1) + 1e-9) - 1   # 1e-9: 0.1*10 is 0.999...
+    if c < 0: raise ValueError(f'a null of {len(ts)} sites cannot give level={level}; calibrate at least {math.ceil(1/(1 - level) - 1e-9) - 1} sites (calibrate_null sites=)')
+    return float(np.sort(ts)[c])
+
 def null_threshold(null:dict, # from `calibrate_null`
-                   alpha:float=0.05 # the false-alarm budget
+                   alpha:float=0.05, # the false-alarm budget
+                   level:float|None=None # for a null of sites: the share of sites that must keep `alpha`; None: the null's own
                   ) -> float:
-    "The p-value a window's smallest feature p-value must stay below: at most `alpha` of clean windows (null and new alike) fall under it."
+    "The p-value a window's smallest feature p-value must stay below: at most `alpha` of clean windows fall under it (of a site's windows, in `level` of sites, for a null of sites)."
+    level = null.get('level') if level is None else level
+    if null.get('site') is not None and level: return _site_threshold(np.asarray(null['min_p'], float), np.asarray(null['site']), alpha, level)
     m = np.sort(np.asarray(null['min_p'], float)); c = math.floor(alpha*(len(m) + 1)) - 1
     if c < 0: raise ValueError(f'a null of {len(m)} windows cannot give alpha={alpha}; calibrate at least {math.ceil(1/alpha) - 1} windows (calibrate_null n=)')
     return float(m[c])
@@ -464,6 +482,23 @@ def _random_windows(n_rows:int, size:int, n:int, seed:int) -> list:
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(n_rows, size, replace=False)) for _ in range(n)]
 
+def site_windows(groups, # patient of each slice
+                 size:int, # slices per window
+                 sites:int, # sites drawn
+                 per_site:int, # windows drawn by patient in each site
+                 site_groups:int=16, # patients per site (more when needed to fill two windows)
+                 seed:int=0, # seed of the sites and windows
+                 per_group:int|None=None # slices of each patient in a window (see `group_windows`)
+                ) -> tuple:
+    "Windows drawn by patient inside simulated sites, each of `site_groups` patients resampled with replacement: (windows, site of each window, patients per site)."
+    g = np.asarray(groups); ids, inv = np.unique(g, return_inverse=True); members = [np.flatnonzero(inv == i) for i in range(len(ids))]
+    k = max(site_groups, math.ceil(2*size*len(ids)/len(g))); rng, out, site = np.random.default_rng(seed), [], []
+    for s in range(sites):
+        pick = rng.choice(len(ids), k, replace=True)   # a patient drawn twice is two patients of the site (the cluster bootstrap)
+        rows = np.concatenate([members[i] for i in pick]); lab = np.repeat(np.arange(k), [len(members[i]) for i in pick])
+        for w in group_windows(lab, size, per_site, int(rng.integers(2**31)), per_group): out.append(np.sort(rows[w])); site.append(s)
+    return out, np.array(site), k
+
 def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
                    clean, # features (DataFrame) of clean held-out slices, none of them in the reference
                    groups=None, # patient / series of each row of `clean`: windows of whole groups; None: random windows
@@ -472,13 +507,19 @@ def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
                    seed:int=0, # seed of the draws
                    columns:list|None=None, # features tested; all image features when None
                    reference_split:str|None=None, # compare with the reference's rows of this split only (e.g. 'train'); None: all rows
-                   reference_groups=None # patient of each of those reference rows: a window is compared with the rows of other patients only
+                   reference_groups=None, # patient of each of those reference rows: a window is compared with the rows of other patients only
+                   sites:int=0, # >0: windows drawn in this many simulated sites (patients resampled), threshold kept by `level` of sites; 0: one pool
+                   site_groups:int=16, # patients per simulated site
+                   level:float=0.9, # share of sites whose false-alarm rate must stay within the budget (with `sites`)
+                   per_group:int|None=None # slices of each patient in a window: None, whole patients (see `group_windows`)
                   ) -> dict:
-    "The null of the drift statistic (a window's smallest feature p-value) over clean windows of held-out slices, drawn by patient when `groups` are given."
+    "The null of the drift statistic (a window's smallest feature p-value) over clean windows of held-out slices, drawn by patient when `groups` are given, in simulated sites when `sites`."
     ref = _null_reference(reference.features if isinstance(reference, Reference) else reference, reference_split)
     cols = [c for c in (columns or IMAGE_FEATURES) if c in ref.columns and c in clean.columns]
     if groups is not None and len(groups) != len(clean): raise ValueError(f'{len(groups)} groups for {len(clean)} clean slices; pass one group per slice')
-    ws = group_windows(groups, size, n, seed) if groups is not None else _random_windows(len(clean), size, n, seed)
+    if sites and groups is None: raise ValueError('sites need the patient of each clean slice; pass groups=')
+    if sites: ws, site, k = site_windows(groups, size, sites, math.ceil(n/sites), site_groups, seed, per_group)
+    else: ws, site, k = group_windows(groups, size, n, seed, per_group) if groups is not None else _random_windows(len(clean), size, n, seed), None, None
     rg = None if reference_groups is None else np.asarray(reference_groups)
     if rg is not None and (groups is None or len(rg) != len(ref)): raise ValueError(f'{len(rg)} reference groups for {len(ref)} reference rows (and clean groups needed); pass one per row')
     def stat(w):   # leave the window's patients out of the reference: they are new patients to it, as the checked ones will be
@@ -486,7 +527,9 @@ def calibrate_null(reference, # reference features (DataFrame) or a `Reference`
         return min(drift_tests(r, clean.iloc[w].reset_index(drop=True), columns=cols, null=False)['p_values'].values())
     ng = None if groups is None else len(set(np.asarray(groups).tolist()))
     return dict(columns=cols, size=size, windows='patient' if ng and ng < len(clean) else 'random', n_groups=ng, n_slices=len(clean),
-                seed=seed, reference_split=reference_split, n_reference=len(ref), leave_patients_out=rg is not None, min_p=[float(stat(w)) for w in ws])
+                seed=seed, reference_split=reference_split, n_reference=len(ref), leave_patients_out=rg is not None, min_p=[float(stat(w)) for w in ws],
+                per_group=per_group if groups is not None else None,
+                **(dict(site=site.tolist(), sites=sites, site_groups=k, level=level) if sites else {}))
 
 # %% ../nbs/06_drift.ipynb #b18b0020
 def pick_null(null, # one null (`calibrate_null`), a list of them (one per window size), or None
@@ -500,20 +543,43 @@ def attach_null(reference, # reference profile (.json/prefix) or a `Reference`
                 clean, # features (DataFrame) of clean slices in neither the reference nor the data it will check
                 groups=None, # patient (or acquisition block) of each row of `clean`; None: random windows, right only for independent slices
                 sizes=(20, 50, 100, 200), # window sizes calibrated (those up to len(clean))
-                n:int=200, # null windows per size
+                n:int=200, # null windows per size (`tools/drift_null.py` ships 400)
                 seed:int=0, # seed of the windows (size i uses seed + i)
                 reference_split:str|None='train', # the reference rows the nulls compare with: its image features of the training split
                 source:str='', # what `clean` is, kept with the nulls
-                reference_groups=None # patient of each reference row of `reference_split` (see `calibrate_null`)
+                reference_groups=None, # patient of each reference row of `reference_split` (see `calibrate_null`)
+                sites:int=0, # simulated sites per size (see `calibrate_null`); 0: one pool of windows (also without groups)
+                site_groups:int=16, # patients per site
+                level:float=0.9, # share of sites within the budget
+                per_group:int|None=None # slices of each patient in a window: None, whole patients; `tools/drift_null.py` ships 10
                ) -> Reference:
     "Calibrate the drift null at each window size and store the nulls in the reference (and its .json): `drift_tests` then uses them by default."
     ref = load_reference(reference)
-    nulls = [dict(calibrate_null(ref, clean, groups, s, n, seed + i, reference_split=reference_split, reference_groups=reference_groups), source=source)
+    nulls = [dict(calibrate_null(ref, clean, groups, s, n, seed + i, reference_split=reference_split, reference_groups=reference_groups,
+                                 sites=sites if groups is not None else 0, site_groups=site_groups, level=level,
+                                 per_group=per_group), source=source)
              for i, s in enumerate(sorted(sizes)) if s <= len(clean)]
     if not nulls: raise ValueError(f'{len(clean)} clean slices: too few for windows of {min(sizes)}; pass more slices or smaller sizes=')
     ref.meta['null'] = nulls
     if ref.path is not None: Path(ref.path).write_text(json.dumps(ref.meta, indent=1))
     return ref
+
+# %% ../nbs/06_drift.ipynb #b18b0041
+def cluster_ci(flags, # alarm (bool) of each window
+               groups, # the patients of each window: one list of ids per window
+               n_boot:int=2000, # bootstrap replicates
+               seed:int=0, # seed of the resampling
+               level:float=0.95 # coverage of the interval
+              ) -> list:
+    "Percentile CI of an alarm rate over windows that share patients: patients resampled with replacement, each window weighted by the product of its patients' counts."
+    f = np.asarray(flags, float)
+    if len(f) != len(groups): raise ValueError(f'{len(groups)} patient lists for {len(f)} windows; pass one list per window')
+    ids = sorted({p for w in groups for p in w}); ix = {p: i for i, p in enumerate(ids)}
+    cnt = np.random.default_rng(seed).multinomial(len(ids), [1/len(ids)]*len(ids), size=n_boot).astype(float)
+    W = np.ones((n_boot, len(f)))
+    for j, w in enumerate(groups): W[:, j] = np.prod(cnt[:, [ix[p] for p in set(w)]], 1)
+    tot = W.sum(1); r = (W @ f)[tot > 0]/tot[tot > 0]
+    return [round(float(np.quantile(r, (1 - level)/2)), 3), round(float(np.quantile(r, 1 - (1 - level)/2)), 3)]
 
 # %% ../nbs/06_drift.ipynb #ea2c4765
 def perturb(img:np.ndarray, # uint8 image
