@@ -49,7 +49,7 @@ def tiny_export(dest:Path, n_train:int=8, n_val:int=6) -> Path:
 
 TRAIN_SMALL = dict(epochs=1, imgsz=64, batch=4, device='cpu', workers=0, plots=False)
 
-@pytest.mark.parametrize('stem', [s if s == '03_train' else pytest.param(s, marks=pytest.mark.slow) for s in STAGES])   # make test: the issue's `-p epoch 1` case
+@pytest.mark.parametrize('stem', STAGES)
 def test_misspelt_parameter_stops_at_once(stem, tmp_path):
     "papermill -p of a name the notebook does not take: the job stops in the cell after the parameters, naming the known ones."
     nb = project_root()/'nbs'/f'{stem}.ipynb'
