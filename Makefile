@@ -40,14 +40,15 @@ docs: install  ## the docs step before Quarto: process notebooks, check sidebar 
 	$(PY) tests/check_docs.py
 	$(PY) tools/docs_preview.py
 
-test-fast: install  ## notebooks (fast flags) and pytest
+test-fast: install  ## notebooks (fast cells) and pytest without the tests marked slow
 	$(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -m "not slow" tests
 
-test: sync-check lint test-fast docs notebook-check  ## every check CI runs
+test: sync-check lint docs test-fast notebook-check  ## every check CI runs (docs before pytest: its docs browser test reuses _docs/)
 
-test-slow: install  ## slow cells too: real-data runs, full sweeps
+test-slow: install  ## what test-fast leaves out: slow notebook cells (real data, full sweeps) and slow pytest (training jobs, pipeline, GCS, full browser sessions)
 	$(BIN)/nbdev_test --n_workers 1 --flags slow --timing
+	$(BIN)/pytest -q -m slow tests
 
 notebook-check: install  ## committed notebooks carry outputs (figures in 04-07), no machine paths, no progress bars
 	$(PY) tests/check_notebooks.py

@@ -69,6 +69,7 @@ def test_dvc_push_pull_fresh_clone(gcs, tmp_path):
     files = sorted(p.relative_to(repo/'data') for p in (repo/'data').rglob('*') if p.is_file())
     assert files and all((clone/'data'/f).read_bytes() == (repo/'data'/f).read_bytes() for f in files), cmp.report()
 
+@pytest.mark.slow                                  # a training job through the emulator: make test-slow
 def test_papermill_job_on_gcs(gcs, tmp_path):
     "The training notebook read from gs://, executed with a gs:// run folder: notebook and run folder land in the bucket."
     gcs, env = gcs
@@ -87,6 +88,7 @@ def test_papermill_job_on_gcs(gcs, tmp_path):
     assert gcs.cat(f'{BUCKET}/runs/job/weights/best.pt') == (local/'weights'/'best.pt').read_bytes()
     shutil.rmtree(local, ignore_errors=True)
 
+@pytest.mark.slow                                  # a training job through the emulator: make test-slow
 def test_pipeline_with_gcs_output(gcs, tmp_path):
     "The pipeline writes its executed notebooks, summary.json and the stages' run folder to gs://."
     from test_papermill import TRAIN_SMALL, tiny_export

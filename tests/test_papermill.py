@@ -71,6 +71,7 @@ def test_pipeline_rejects_a_misspelt_stage_or_parameter(tmp_path):
         run_pipeline(str(tmp_path/'b'), params={'03_train': {'epoch': 1}}, phantom=True)
     assert not (tmp_path/'a').exists() and not (tmp_path/'b').exists()          # nothing started
 
+@pytest.mark.slow
 def test_pipeline_on_a_tiny_export(tmp_path, caplog):
     "Each stage uses the imported export: training, evaluation and drift name it in summary.json; no phantom."
     from tumor_detect.pipeline import run_pipeline
@@ -109,6 +110,7 @@ def _train_job(project:Path, epochs:int=4) -> subprocess.Popen:
             f'train(epochs={epochs}, imgsz=64, batch=8, device="cpu", workers=0, plots=False, project={str(project)!r}, name="job")')
     return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     "SIGKILL mid-epoch (a spot VM gone), then the same job again: it resumes by itself and finishes with consistent timings."
     import os, signal, time
