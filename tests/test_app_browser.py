@@ -91,6 +91,20 @@ def _browser(p, outside):
     return browser, page
 
 
+def _open(p, server, outside, notice='Research use only'):
+    "A browser on the app's page, its research-use notice shown; returns (browser, page)."
+    browser, page = _browser(p, outside)
+    page.goto(server + '/', wait_until='domcontentloaded')
+    pw.expect(page.locator('#notice')).to_contain_text(notice, timeout=60_000)
+    return browser, page
+
+
+def _logged(server):
+    "Predictions the server has logged (written or pending)."
+    h = json.load(urlopen(server + '/health', timeout=5))['log']
+    return h['written'] + h['pending']
+
+
 def _slice():
     from tumor_detect.app import examples
     return examples()[2][0]                         # a labelled meningioma slice of the bundled sample
@@ -124,13 +138,10 @@ def examples_first_name():
 
 def test_detect_in_browser(server, tmp_path):
     "The cheap check (make test): the notice, one uploaded slice, its boxes, table and verdict, a screenshot."
-    before = json.load(urlopen(server + '/health', timeout=5))['log']
-    outside = []
+    before, outside = _logged(server), []
     with pw.sync_playwright() as p:
-        browser, page = _browser(p, outside)
-        page.goto(server + '/', wait_until='domcontentloaded')
+        browser, page = _open(p, server, outside, 'Research use only — not a medical device, not for diagnosis')
         expect = pw.expect
-        expect(page.locator('#notice')).to_contain_text('Research use only — not a medical device, not for diagnosis', timeout=60_000)
         expect(page.locator('#notice')).to_be_visible()
 
         page.locator('#upload input[type=file]').set_input_files(str(_slice()))
@@ -144,20 +155,16 @@ def test_detect_in_browser(server, tmp_path):
         browser.close()
     assert SHOT.stat().st_size > 10_000
     assert outside == [], outside
-    health = json.load(urlopen(server + '/health', timeout=5))['log']
-    assert health['written'] + health['pending'] - before['written'] - before['pending'] == 1   # the upload is logged
+    assert _logged(server) - before == 1                               # the upload is logged
 
 
 @pytest.mark.slow
 def test_browser_session(server, tmp_path):
     "The rest of a session: a refused photo, a DICOM series, an unreadable upload, an example click, the other tabs."
-    before = json.load(urlopen(server + '/health', timeout=5))['log']
-    outside = []
+    before, outside = _logged(server), []
     with pw.sync_playwright() as p:
-        browser, page = _browser(p, outside)
-        page.goto(server + '/', wait_until='domcontentloaded')
+        browser, page = _open(p, server, outside)
         expect = pw.expect
-        expect(page.locator('#notice')).to_contain_text('Research use only', timeout=60_000)
         _upload(page, _slice(), first=True)
         expect(page.locator('#status')).to_contain_text('Tumor found', timeout=90_000)
 
@@ -193,9 +200,8 @@ def test_browser_session(server, tmp_path):
         browser.close()
     assert SHOT.with_name('series.png').stat().st_size > 10_000
     assert outside == [], outside
-    health = json.load(urlopen(server + '/health', timeout=5))
-    logged = health['log']['written'] + health['log']['pending'] - before['written'] - before['pending']
-    assert health['status'] == 'ok' and logged == 3 + 6, logged   # upload, photo (refused: logged), 6 series slices, example
+    logged = _logged(server) - before
+    assert json.load(urlopen(server + '/health', timeout=5))['status'] == 'ok' and logged == 3 + 6, logged   # upload, photo (refused: logged), 6 series slices, example
 
 
 def _upload(page, path, first=False):
@@ -254,7 +260,7 @@ def test_api_series_over_http(server, tmp_path):
     (tmp_path/'series').mkdir()
     files = [('file', (Path(f).name, Path(f).read_bytes(), 'application/dicom')) for f in _dicom_series(tmp_path/'series')]
     nib.save(nib.Nifti1Image(np.zeros((64, 64, 5), np.float32), np.eye(4)), tmp_path/'blank.nii.gz')
-    before = json.load(urlopen(server + '/health', timeout=5))['log']
+    before = _logged(server)
     ok = httpx.post(server + '/api/predict', files=files, timeout=120)
     blank = httpx.post(server + '/api/predict', files=[('file', ('blank.nii.gz', (tmp_path/'blank.nii.gz').read_bytes(), 'application/gzip'))], timeout=120)
     assert ok.status_code == 200, ok.text
@@ -262,5 +268,4 @@ def test_api_series_over_http(server, tmp_path):
     assert set(s) == {'tumor_present', 'score', 'rule', 'slices_with_tumor', 'n_slices'} and s['n_slices'] == 6
     assert set(s['slices_with_tumor']) <= set(range(1, 7)) and ok.json()['meta']['kind'] == 'dicom'
     assert blank.status_code == 422 and blank.json()['refused'] is True and 'not brain MR slices' in blank.json()['detail']
-    after = json.load(urlopen(server + '/health', timeout=5))['log']
-    assert after['written'] + after['pending'] - before['written'] - before['pending'] == 6 + 5   # every slice of both series logged
+    assert _logged(server) - before == 6 + 5                           # every slice of both series logged
