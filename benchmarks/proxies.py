@@ -48,21 +48,21 @@ def other_pipeline(g:np.ndarray, keep:np.ndarray|None) -> np.ndarray:
 def build(root:Path) -> tuple:
     rows = [r for r in csv.DictReader(open(root/'manifest.csv')) if r['split'] == 'valid' and r['source'] in ('lgg', 'brain-tumor')]
     ims, y, grp, pts, sl = [], [], [], [], []
+    def add(im, tumor, group, patient, slice_):
+        ims.append(im); y.append(tumor); grp.append(group); pts.append(patient); sl.append(slice_)
     for r in rows:
         f = root/r['file']; lbl = root/'valid'/'labels'/(f.stem + '.txt'); b = _boxes(lbl)
         g = np.asarray(Image.open(f).convert('L'), np.float32)/255
         if r['source'] == 'brain-tumor':                               # enhancing tumors (most are high-grade gliomas,
-            ims.append(other_pipeline(g, _keep_mask(g.shape, b))); y.append(bool(b))   # meningiomas, pituitary) on T1c
-            grp.append('home-challenge-b/t1c'); pts.append(r['file']); sl.append(0); continue
+            add(other_pipeline(g, _keep_mask(g.shape, b)), bool(b), 'home-challenge-b/t1c', r['file'], 0); continue   # meningiomas, pituitary) on T1c
         if r['sequence'] in ('flair', 't1c'):
             c = challenge_normalise(skull_strip(g, _keep_mask(g.shape, b)), None)
             c = np.asarray(Image.fromarray((c*255 + .5).astype(np.uint8)).resize((240, 240), Image.BILINEAR))
-            ims.append(c); y.append(bool(b)); grp.append(f"challenge-like/{r['sequence']}"); pts.append(r['patient']); sl.append(int(r['slice']))
-            ims.append(other_pipeline(g, _keep_mask(g.shape, b))); y.append(bool(b)); grp.append(f"challenge-like-b/{r['sequence']}")
-            pts.append(r['patient']); sl.append(int(r['slice']))
+            add(c, bool(b), f"challenge-like/{r['sequence']}", r['patient'], int(r['slice']))
+            add(other_pipeline(g, _keep_mask(g.shape, b)), bool(b), f"challenge-like-b/{r['sequence']}", r['patient'], int(r['slice']))
         if r['sequence'] == 't1' and not b:
             h, w = g.shape; lo = Image.fromarray((g*255 + .5).astype(np.uint8)).resize((w//2, h//2), Image.BILINEAR).resize((w, h), Image.BILINEAR)
-            ims.append(np.asarray(lo)); y.append(False); grp.append('t1-tumor-free/2x-downsampled'); pts.append(r['patient']); sl.append(int(r['slice']))
+            add(np.asarray(lo), False, 't1-tumor-free/2x-downsampled', r['patient'], int(r['slice']))
     return ims, np.array(y), np.array(grp), pts, np.array(sl)
 
 def series(s, y, grp, pts, sl, rule:dict, thr:float) -> list:

@@ -77,20 +77,25 @@ class MRIAugment:
         self._t = None
 
 # %% ../nbs/16_augment.ipynb #65e374e1
+def _prob(v:str, default:float, msg:str) -> float:
+    "`v` as a probability (`default` when empty); ValueError(`msg`) when it is not a number in [0, 1]."
+    try: x = float(v) if v else default
+    except ValueError: raise ValueError(msg) from None
+    if not 0 <= x <= 1: raise ValueError(msg)
+    return x
+
 def parse_augment(spec:str # 'mri', 'none', 'mri,-skull,-normalise' or an explicit list 'bias,gamma'
                  ) -> MRIAugment|None:
     "The `MRIAugment` a training spec names (None for 'none')."
     spec = (spec or 'none').strip().lower()
     if spec == 'none': return None
-    full, parts = dict(MRIAugment().p, challenge=.25), [s.strip() for s in spec.split(',') if s.strip()]
-    p = dict(MRIAugment().p) if parts[0] == 'mri' else {}
+    base, parts = MRIAugment().p, [s.strip() for s in spec.split(',') if s.strip()]
+    full, p = dict(base, challenge=.25), dict(base) if parts[0] == 'mri' else {}
     for s in parts[1:] if parts[0] == 'mri' else parts:
         k, _, v = s.lstrip('-+').partition('=')
         if k not in full: raise ValueError(f"augment={spec!r}: unknown part {k!r}; use 'none', 'mri', 'mri,-PART', 'mri,PART=P' or parts from {list(PARTS)}")
-        if s.startswith('-'): p.pop(k, None); continue
-        try: p[k] = float(v) if v else full[k]
-        except ValueError: p[k] = -1.
-        if not 0 <= p[k] <= 1: raise ValueError(f"augment={spec!r}: the probability of {k!r} must be a number in [0, 1], e.g. '{k}=0.3'")
+        if s.startswith('-'): p.pop(k, None)
+        else: p[k] = _prob(v, full[k], f"augment={spec!r}: the probability of {k!r} must be a number in [0, 1], e.g. '{k}=0.3'")
     return MRIAugment(p)
 
 # %% ../nbs/16_augment.ipynb #af156d47
