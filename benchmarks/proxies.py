@@ -12,7 +12,11 @@ with them; it is a fair test only for a model trained without them (the v3 refer
 - `challenge-like-b`: the same slices through another pipeline the augmentation never draws (Otsu brain mask, z-score
   clipped to [-3, 3], the head shrunk to 200 px inside a 240 px frame, as challenge volumes frame it); also on the
   home validation slices (`home-challenge-b/t1c`), whose tumors enhance on T1c as the challenge's high-grade gliomas do
-  (in-domain otherwise: the home split is by slice, so this row is optimistic). Prints a table per model.
+  (in-domain otherwise: the home split is by slice, so this row is optimistic).
+- `challenge-like-x` / `home-challenge-x`: the same slices through `extract_strip` (a brain extraction cut free of the
+  scalp, no rectangle kept; slices where it declines are left out) and challenge normalisation: the look of the
+  'brats' augmentation part, so it is fair for models trained without it (v5 and earlier) and optimistic for v6.
+Prints a table per model.
 
     python benchmarks/proxies.py models/reference/best.pt runs/v4/best.pt --out models/reference/proxies.json
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tumor_detect.core import project_root, rel_path
-from tumor_detect.augment import skull_strip, challenge_normalise, _keep_mask
+from tumor_detect.augment import skull_strip, challenge_normalise, extract_strip, _keep_mask
 from tumor_detect.release import group_table, table_md
 from scipy import ndimage
 
@@ -53,13 +57,18 @@ def build(root:Path) -> tuple:
     for r in rows:
         f = root/r['file']; lbl = root/'valid'/'labels'/(f.stem + '.txt'); b = _boxes(lbl)
         g = np.asarray(Image.open(f).convert('L'), np.float32)/255
+        x = extract_strip(g, _keep_mask(g.shape, b)) if r['source'] == 'brain-tumor' or r['sequence'] in ('flair', 't1c') else None
+        x = None if x is None else np.asarray(Image.fromarray((challenge_normalise(x, x > 0)*255 + .5).astype(np.uint8)).resize((240, 240), Image.BILINEAR))
         if r['source'] == 'brain-tumor':                               # enhancing tumors (most are high-grade gliomas,
-            add(other_pipeline(g, _keep_mask(g.shape, b)), bool(b), 'home-challenge-b/t1c', r['file'], 0); continue   # meningiomas, pituitary) on T1c
+            add(other_pipeline(g, _keep_mask(g.shape, b)), bool(b), 'home-challenge-b/t1c', r['file'], 0)   # meningiomas, pituitary) on T1c
+            if x is not None: add(x, bool(b), 'home-challenge-x/t1c', r['file'], 0)
+            continue
         if r['sequence'] in ('flair', 't1c'):
             c = challenge_normalise(skull_strip(g, _keep_mask(g.shape, b)), None)
             c = np.asarray(Image.fromarray((c*255 + .5).astype(np.uint8)).resize((240, 240), Image.BILINEAR))
             add(c, bool(b), f"challenge-like/{r['sequence']}", r['patient'], int(r['slice']))
             add(other_pipeline(g, _keep_mask(g.shape, b)), bool(b), f"challenge-like-b/{r['sequence']}", r['patient'], int(r['slice']))
+            if x is not None: add(x, bool(b), f"challenge-like-x/{r['sequence']}", r['patient'], int(r['slice']))
         if r['sequence'] == 't1' and not b:
             h, w = g.shape; lo = Image.fromarray((g*255 + .5).astype(np.uint8)).resize((w//2, h//2), Image.BILINEAR).resize((w, h), Image.BILINEAR)
             add(np.asarray(lo), False, 't1-tumor-free/2x-downsampled', r['patient'], int(r['slice']))
