@@ -7,8 +7,8 @@ __all__ = ['IMG_EXTS', 'SPLITS', 'MANIFEST_COLS', 'COMBINED_NAMES', 'COMBINED_CO
            'polygon_to_box', 'convert_line', 'find_splits', 'sha256', 'ImportResult', 'read_manifest', 'Finding',
            'check_yolo_split', 'refuse_defects', 'import_export', 'CheckReport', 'image_hashes', 'hamming',
            'check_dataset', 'quarantine', 'check', 'leakage_audit', 'slice_groups', 'resplit', 'twin_groups',
-           'split_groups', 'read_audit', 'combine', 'dataset_stats', 'plot_stats', 'stats', 'leakage', 'dvc',
-           'dvc_track', 'bundle_sample']
+           'split_groups', 'read_audit', 'combine', 'pin_splits', 'dataset_stats', 'plot_stats', 'stats', 'leakage',
+           'dvc', 'dvc_track', 'bundle_sample']
 
 # %% ../nbs/01_data.ipynb #b05cf3c5
 import csv, hashlib, json, os, re, shutil, subprocess, sys, time, uuid
@@ -645,6 +645,7 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
             near:int=8, # perceptual-hash distance that makes two images twins
             seed:int=0, # seed of the group shuffle
             audit:str='', # label audit CSV (`source`, `sha256`, `finding`): images reviewed as wrongly labelled, left out and listed
+            splits:str='', # a CSV with `source`, `sha256`, `split` (e.g. `models/reference/splits.csv`): listed images keep that split, their twins follow
            ) -> dict:
     "Combine a typed home dataset with external sources into one twin-free YOLO dataset (manifest with source, sequence, patient)."
     if untyped not in ('class', 'drop', 'single'): raise ValueError(f"untyped={untyped!r}: use 'class', 'drop' or 'single'")
@@ -654,8 +655,10 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
     xrows, xbits, groups = _external_rows(roots, near); bad_label = read_audit(audit, [home] + roots) if audit else {}
     home_twin = (hamming(xbits, hbits) <= near).any(1) if len(hrows) else np.zeros(len(xrows), bool)
     tumor = np.array([int(r['n_labels']) > 0 for _, r in xrows])
+    pins = splits
     splits, free = np.full(len(xrows), '', dtype=object), groups >= 0
     if free.any(): splits[free] = split_groups(groups[free], tumor[free].astype(int), {'test': test_frac, 'valid': val_frac}, seed)
+    if pins: pin_splits(pins, xrows, groups, splits)
     maps = {root: _cls_map(root, untyped) for root in roots}; hmap = _cls_map(home, untyped)
     tmp = dest.parent/f'.{dest.name}.tmp-{uuid.uuid4().hex[:8]}'; rows, excluded = [], []
     try:
@@ -669,7 +672,7 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
             split, group = (r['split'], f"{root.name}:{r['patient']}") if r.get('patient') else (splits[k], f'{root.name}:{groups[k]}')
             rows.append(dict(_copy_pair(root, r, tmp, split, maps[root] or {}, names), group=group))
         _write_combined(tmp, rows, excluded, names, dict(home=str(home), extra=[str(r) for r in roots], untyped=untyped,
-                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed, audit=str(audit)))
+                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed, audit=str(audit), splits=str(pins)))
         _swap_in(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
@@ -690,6 +693,25 @@ def _combined_summary(dest:Path, rows:list, excluded:list) -> dict:
     c = Counter((r['split'], r['source'], 'tumor' if r['n_labels'] else 'no tumor') for r in rows)
     return dict(dest=str(dest), n_images=len(rows), n_excluded=len(excluded),
                 counts={f'{s}/{src}/{t}': n for (s, src, t), n in sorted(c.items())})
+
+# %% ../nbs/01_data.ipynb #06286870
+def pin_splits(path:str, # CSV with `source`, `sha256`, `split` (a combined dataset's manifest.csv is one)
+               xrows:list, # (root, manifest row) of the external images, as `_external_rows` returns them
+               groups:np.ndarray, # their twin group (-1: split by patient, never pinned)
+               out:np.ndarray # their dealt split, changed in place
+              ) -> int:
+    "Give every twin group holding a listed image that image's split; the number of listed images found."
+    pins = {(r['source'], r['sha256']): r['split'] for r in csv.DictReader(open(path))}
+    if bad := {v for v in pins.values()} - {'train', 'valid', 'test'}: raise ValueError(f'{path}: unknown split(s) {sorted(bad)}; use train, valid or test')
+    by_group, n = {}, 0
+    for k, (root, r) in enumerate(xrows):
+        if groups[k] >= 0 and (s := pins.get((Path(root).name, r['sha256']))): by_group.setdefault(int(groups[k]), set()).add(s); n += 1
+    for g, s in by_group.items():
+        if len(s) > 1:
+            files = [str(Path(xrows[k][0])/xrows[k][1]['file']) for k in np.nonzero(groups == g)[0]]
+            raise ValueError(f'{path}: the twins {files[:4]} are listed in different splits {sorted(s)}; list them in one split')
+        out[groups == g] = next(iter(s))
+    return n
 
 # %% ../nbs/01_data.ipynb #9814fa99
 def dataset_stats(root:str # a normalised dataset

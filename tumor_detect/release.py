@@ -79,22 +79,32 @@ def _start_model(start:dict, dest:Path) -> Path:
     return p
 
 # %% ../nbs/17_release.ipynb #45ce3cfd
-def _stage_done(run_dir:Path) -> bool:
+def _stage_done(run_dir:Path, # the stage's run folder
+                params:dict|None=None, hyp:dict|None=None # the stage's parameters and hyperparameters in the recipe
+               ) -> bool:
+    "True when `run_dir` holds a finished run of these `params` and `hyp`; ValueError naming the differences when it ran others."
     rec = run_dir/'run.json'
-    return rec.exists() and json.loads(rec.read_text()).get('status') == 'finished'
+    if not rec.exists() or (r := json.loads(rec.read_text())).get('status') != 'finished': return False
+    diff = {k: (r['params'].get(k), v) for k, v in (params or {}).items() if r['params'].get(k) != v}
+    ran = yaml.safe_load((run_dir/'hyp.yaml').read_text()) if (run_dir/'hyp.yaml').exists() else None
+    if (ran or {}) != (hyp or {}): diff['hyp'] = (ran, hyp)
+    if diff: raise ValueError(f"{rel_path(run_dir)}: finished with other parameters than the recipe's ("
+                              + '; '.join(f'{k}: ran {a!r}, recipe {b!r}' for k, (a, b) in diff.items())
+                              + f"); give the stage a new name, or delete {rel_path(run_dir)} to train it again")
+    return True
 
 def run_stages(recipe:dict, # a loaded recipe
                data_yaml:Path, # the training data (the recipe's training list)
                project:str='runs' # where stage runs go
               ) -> list:
-    "Train every stage in order through `tumor_detect.train.train`, each from the previous stage's best.pt (on its own `train_list` if it has one); finished stages are skipped."
+    "Train every stage in order through `tumor_detect.train.train`, each from the previous stage's best.pt (on its own `train_list` if it has one); finished stages are skipped (an error if they ran other parameters)."
     from tumor_detect.train import train
     proj = project_root()/project; model = _start_model(recipe['start'], proj/recipe['name']/'start.pt'); recs = []
     for s in recipe['stages']:
         name = f"{recipe['name']}-{s['name']}"; run_dir = proj/name
         data = train_list(data_yaml.parent, s['train_list'].get('factors') or {}, f'train-{name}', seed=s['train_list'].get('seed', 0)) \
                if s.get('train_list') else data_yaml                   # a stage may weight the sources its own way
-        if not _stage_done(run_dir):
+        if not _stage_done(run_dir, s.get('params'), s.get('hyp')):
             hyp = ''
             if s.get('hyp'):
                 run_dir.mkdir(parents=True, exist_ok=True); (run_dir/'hyp.yaml').write_text(yaml.safe_dump(s['hyp'])); hyp = str(run_dir/'hyp.yaml')
