@@ -100,9 +100,11 @@ def _spread(files:list, n:int) -> list:
     return files[::step][:n]
 
 def _calib_reader(q, files:list, imgsz:tuple, input_name:str):
-    "ONNX Runtime calibration reader feeding letterboxed images, one at a time."
+    "ONNX Runtime calibration reader feeding letterboxed images, one at a time (`set_range`: a chunk of them, to bound memory)."
     class _Reader(q.CalibrationDataReader):
-        def __init__(self): self.it = iter(files)
+        def __init__(self): self.set_range(0, len(files))
+        def __len__(self): return len(files)
+        def set_range(self, start_index:int, end_index:int): self.it = iter(files[start_index:end_index])
         def get_next(self):
             f = next(self.it, None)
             if f is None: return None
@@ -116,23 +118,43 @@ def quantize_onnx(onnx_path, # float ONNX export (from `export_onnx`)
                   out=None, # int8 model path; `<name>_int8.onnx` beside the input when None
                   n_calib:int=192, # calibration images, spread evenly over the sorted `images`
                   head:bool=True, # also quantise the Detect head's 3x3 convolutions (2x instead of 1.5x on the reference model)
-                  method:str='percentile' # calibration: 'percentile' (99.999 %), 'minmax' or 'entropy'
+                  method:str='percentile', # calibration: 'percentile', 'minmax' or 'entropy'
+                  percentile:float=99.999, # share of each activation's calibration values a percentile range keeps
+                  symmetric_ranges:bool=False, # percentile/entropy ranges symmetric about 0 (ONNX Runtime's own default) instead of one per tail
+                  exclude:list|None=None, # regexes of further node names to keep float (e.g. r'/model\.22/cv3\.' for the class branch)
+                  op_types:list|None=None, # op types to quantise (e.g. ['Conv']); every one ONNX Runtime can when None
+                  symmetric_activations:bool=False, # int8 activations centred on 0 instead of uint8 with a zero point
+                  reduce_range:bool=False, # 7-bit weights (for CPUs without VNNI dot products)
+                  fmt:str='QDQ' # 'QDQ' (quantise/dequantise pairs that ONNX Runtime fuses) or 'QOperator' (QLinearConv & co.)
                  ) -> Path:
-    "Static INT8 quantisation (QDQ, per-channel weights, calibrated activations); stem, output convolutions and box decoding stay float."
+    "Static INT8 quantisation (per-channel weights, calibrated activations); stem, output convolutions and box decoding stay float."
     q, onnx = importlib.import_module('onnxruntime.quantization'), importlib.import_module('onnx')
     from onnxruntime.quantization.shape_inference import quant_pre_process
     methods = dict(percentile=q.CalibrationMethod.Percentile, minmax=q.CalibrationMethod.MinMax, entropy=q.CalibrationMethod.Entropy)
     if method not in methods: raise ValueError(f"{method!r}: unknown calibration method; use one of {', '.join(methods)}")
+    if fmt not in ('QDQ', 'QOperator'): raise ValueError(f"{fmt!r}: unknown format; use 'QDQ' or 'QOperator'")
     src = Path(onnx_path); _check_file(src); out = Path(out) if out else src.with_name(f'{src.stem}_int8.onnx')
     files = _spread(_expand(images), n_calib); m = _OnnxModel(src)
     imgsz = tuple(m.meta.get('imgsz') or (640, 640))
+    extra = dict(CalibTensorRangeSymmetric=symmetric_ranges, ActivationSymmetric=symmetric_activations)
+    if method == 'percentile': extra['CalibPercentile'] = percentile
+    if len(files) > 64: extra['CalibStridedMinMax'] = max(k for k in range(1, 65) if len(files) % k == 0)   # chunks: memory grows with the chunk, not n_calib
     with tempfile.TemporaryDirectory() as d:
         pre = Path(d)/'pre.onnx'; quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        q.quantize_static(str(pre), str(pre.with_name('q.onnx')), _calib_reader(q, files, imgsz, m.input), quant_format=q.QuantFormat.QDQ,
-                          per_channel=True, activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                          calibrate_method=methods[method], nodes_to_exclude=_float_nodes(onnx.load(str(pre)), head))
+        g = onnx.load(str(pre)); rx = [re.compile(p) for p in exclude or []]
+        keep = _float_nodes(g, head) + [n.name for n in g.graph.node if any(r.search(n.name) for r in rx)]
+        q.quantize_static(str(pre), str(pre.with_name('q.onnx')), _calib_reader(q, files, imgsz, m.input), quant_format=getattr(q.QuantFormat, fmt),
+                          per_channel=True, reduce_range=reduce_range, weight_type=q.QuantType.QInt8,
+                          activation_type=q.QuantType.QInt8 if symmetric_activations else q.QuantType.QUInt8,
+                          calibrate_method=methods[method], nodes_to_exclude=list(dict.fromkeys(keep)), extra_options=extra,
+                          **(dict(op_types_to_quantize=list(op_types)) if op_types else {}))
         g = onnx.load(str(pre.with_name('q.onnx')))
-        how = dict(source=src.name, n_calib=len(files), head=head, method=method, format='QDQ', weights='int8 per channel', activations='uint8')
+        how = dict(source=src.name, n_calib=len(files), head=head, method=method, format=fmt, weights='int8 per channel' + (', 7-bit' if reduce_range else ''),
+                   activations='int8 symmetric' if symmetric_activations else 'uint8',
+                   ranges='symmetric' if symmetric_ranges else 'per tail')
+        if method == 'percentile': how['percentile'] = percentile
+        if exclude: how['exclude'] = list(exclude)
+        if op_types: how['op_types'] = list(op_types)
         g.metadata_props.append(onnx.StringStringEntryProto(key='quantization', value=json.dumps(how)))
         out.parent.mkdir(parents=True, exist_ok=True); onnx.save(g, str(out))
     return out
@@ -334,13 +356,14 @@ def quantize_cli(onnx:str='', # float .onnx; default models/reference/best.onnx
                  out:str='', # INT8 .onnx; `<name>_int8.onnx` beside the float model when empty
                  n_calib:int=192, # calibration images, spread evenly over the sorted folder
                  method:str='percentile', # calibration: percentile, minmax or entropy
-                 float_head:bool=False # keep the whole Detect head in float (1.5x instead of 2x the float speed)
+                 float_head:bool=False, # keep the whole Detect head in float (1.5x instead of 2x the float speed)
+                 symmetric_ranges:bool=False # ranges symmetric about 0 (the recipe before session 6) instead of one per tail
                 ) -> str:
     "Build an INT8 model (`best_int8.onnx` beside the float one) calibrated on training slices; prints its path."
     from tumor_detect.core import project_root, sample_dir
     ms = project_root()/'data'/'multisource'/'train'/'images'
     imgs = Path(images) if images else ms if ms.is_dir() else sample_dir()/'train'/'images'
-    p = quantize_onnx(onnx or default_weights(prefer='onnx'), imgs, out or None, n_calib, not float_head, method)
+    p = quantize_onnx(onnx or default_weights(prefer='onnx'), imgs, out or None, n_calib, not float_head, method, symmetric_ranges=symmetric_ranges)
     print(p); return str(p)
 
 # %% ../nbs/14_serving.ipynb #b65b4b00
