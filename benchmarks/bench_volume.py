@@ -94,7 +94,7 @@ def main(argv=None):
     ap.add_argument('--pt', default=str(ref/'best.pt')); ap.add_argument('--onnx', default=str(ref/'best.onnx'))
     ap.add_argument('--int8', default=str(ref/'best_int8.onnx'), help='INT8 model (tumor-detect quantize); built into a temporary folder when missing')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--repeats', type=int, default=3)
-    ap.add_argument('--openvino', action='store_true', help='also time predict_volume on OpenVINO float32 (same arithmetic, opt-in engine)')
+    ap.add_argument('--openvino', action='store_true', help='also time predict_volume on OpenVINO, float32 (same arithmetic) and BF16 (where the CPU has BF16 units: AMX or AVX-512 BF16); opt-in engines')
     ap.add_argument('--json', default='', help='also write the result here')
     a = ap.parse_args(argv)
     load0 = os.getloadavg()
@@ -105,13 +105,15 @@ def main(argv=None):
         int8 = quantize_onnx(a.onnx, ms if ms.is_dir() else sample_dir()/'train'/'images', Path(tempfile.mkdtemp())/'best_int8.onnx'); built = True
     n = len(read_nifti(vol)); side = read_nifti(vol)[0].shape[:2]
     thr = read_stamp(a.onnx).get('threshold') or 0.25        # every engine returns boxes from the model's threshold: their calls compare
-    names = ['ultralytics', 'predict_volume', 'predict_volume_int8'] + (['predict_volume_openvino'] if a.openvino else [])
+    names = ['ultralytics', 'predict_volume', 'predict_volume_int8'] + (['predict_volume_openvino', 'predict_volume_openvino_bf16'] if a.openvino else [])
     runs = {k: [] for k in names}
     for _ in range(a.repeats):                                             # alternate: all see the same machine load
         runs['ultralytics'].append(run_engine('ultralytics', a.pt, vol, a.threads, conf=thr))
         runs['predict_volume'].append(run_engine('onnx', a.onnx, vol, a.threads, prof=not runs['predict_volume'], conf=thr))   # profiled after its timing, once
         runs['predict_volume_int8'].append(run_engine('onnx', int8, vol, a.threads, prof=not runs['predict_volume_int8'], conf=thr))
-        if a.openvino: runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads, conf=thr))
+        if a.openvino:
+            runs['predict_volume_openvino'].append(run_engine('openvino', a.onnx, vol, a.threads, conf=thr))
+            runs['predict_volume_openvino_bf16'].append(run_engine('openvino-bf16', a.onnx, vol, a.threads, conf=thr))
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
     gf, peak = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops()
     sc = {k: np.array(v[0]['scores']) for k, v in runs.items()}
@@ -128,7 +130,7 @@ def main(argv=None):
             res[k].update(speedup_cpu=round(ul['cpu']/m['cpu'], 2), speedup_wall=round(ul['wall']/m['wall'], 2),
                           not_scored_slices=runs[k][0]['not_scored'], profile_cpu_s=runs[k][0].get('profile_cpu_s'),
                           vs_ultralytics=_compare(sc['ultralytics'], sc[k], thr))
-    res['predict_volume_int8']['vs_float'] = _compare(sc['predict_volume'], sc['predict_volume_int8'], thr)
+    for k in names[2:]: res[k]['vs_float'] = _compare(sc['predict_volume'], sc[k], thr)
     res['int8_over_float'] = dict(cpu=round(med['predict_volume']['cpu']/med['predict_volume_int8']['cpu'], 2),
                                   wall=round(med['predict_volume']['wall']/med['predict_volume_int8']['wall'], 2))
     res.update(peak_gflop_s=dict(fp32=round(peak['fp32']*a.threads, 1), int8=round(peak['int8']*a.threads, 1)),
@@ -140,6 +142,7 @@ def main(argv=None):
         print(f"\n{k}: {r['speedup_cpu']}x raw ultralytics in CPU time ({r['speedup_wall']}x wall-clock, medians of {a.repeats} alternating runs), "
               f"{r['gflop_s']} GFLOP/s of a {pk} GFLOP/s {'int8' if k.endswith('int8') else 'fp32'} peak on {a.threads} threads, "
               f"same slice calls as ultralytics: {r['vs_ultralytics']['same_slice_calls']}")
+    for k in names[3:]: print(f"{k} over float32 ONNX Runtime: {round(med['predict_volume']['cpu']/med[k]['cpu'], 2)}x CPU; same slice calls: {res[k]['vs_float']['same_slice_calls']}, max score gap {res[k]['vs_float']['max_score_diff_where_boxed']}")
     print(f"INT8 over float32: {res['int8_over_float']['cpu']}x CPU, {res['int8_over_float']['wall']}x wall; same slice calls: "
           f"{res['predict_volume_int8']['vs_float']['same_slice_calls']}; load average {res['load_average']}, nice {res['nice']}; CPU flags: {' '.join(flags)}")
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1) + '\n')
