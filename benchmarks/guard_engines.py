@@ -5,7 +5,7 @@ float32 reference; the guard's fields (mAP50-95 delta, served boxes that agree, 
 written as JSON. BF16 runs on the CPU's BF16 units where it has them (AMX or AVX-512 BF16) and is emulated, slowly,
 elsewhere: read its speed in `bench_volume.py --openvino`.
 
-    python benchmarks/guard_engines.py --out models/reference/guard_engines.json
+    python benchmarks/guard_engines.py --out benchmarks/guard_engines.json
 """
 import argparse, json, re
 from pathlib import Path
