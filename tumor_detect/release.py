@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['train_list', 'load_recipe', 'run_stages', 'prepare_data', 'group_table', 'validation_table', 'tables', 'table_md',
-           'finalize', 'write_card', 'decide', 'same_images', 'publish_record', 'release']
+           'finalize', 'write_card', 'decide', 'same_images', 'publish_record', 'record_candidate', 'release']
 
 # %% ../nbs/17_release.ipynb #b7e1d6d3
 import csv, json, shutil, subprocess
@@ -307,6 +307,23 @@ def publish_record(recs:list, # the stages' run records, in order (from `run_sta
     (to/'run.json').write_text(json.dumps(rec, indent=1) + '\n'); return to/'run.json'
 
 
+# %% ../nbs/17_release.ipynb #0b1c9dcd
+def record_candidate(path, # history.json to append to (created when missing)
+                     recipe:dict, # the loaded recipe
+                     fin:dict, # the candidate's `threshold` and `home_map50`
+                     dec:dict # the decision record (`decide` plus recipe and stages)
+                    ) -> dict:
+    "Append the candidate's entry to a release history (once per recipe, stage, threshold and decision); returns the entry."
+    path = Path(path); h = json.loads(path.read_text()) if path.exists() else dict(note='every candidate the release rule judged', candidates=[])
+    last = recipe['stages'][-1]; p = last.get('params') or {}; tl = last.get('train_list') or {}
+    e = dict(after_stage=last['name'], recipe=dec.get('recipe'), threshold=fin.get('threshold'), home_map50=fin.get('home_map50'),
+             decision=bool(dec['release']), failed=[f"{c['check']} {c['candidate']:.4f} vs {c['reference']:.4f}" for c in dec.get('checks', []) if not c['ok']],
+             data=f"augment {p.get('augment', 'none')}; {p.get('epochs')} epoch(s) at lr0 {p.get('lr0')}" + (f"; factors {tl.get('factors')}, seed {tl.get('seed', 0)}" if tl else ''))
+    key = lambda x: (x.get('recipe'), x['after_stage'], x['threshold'], x['decision'])
+    if all(key(x) != key(e) for x in h['candidates']):
+        h['candidates'].append(e); path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(h, indent=1) + '\n')
+    return e
+
 # %% ../nbs/17_release.ipynb #32a49222
 _ARTEFACTS = ('best.pt', 'best.onnx', 'MODEL_CARD.md', 'operating.json', 'evaluation.json', 'validation.json', 'external.json', 'decision.json')
 
@@ -329,6 +346,7 @@ def release(recipe:str, # the recipe YAML, e.g. models/reference/recipe.yaml
     dec.update(forced=bool(force and not dec['release']), recipe=rel_path(recipe), stages=[x['name'] for x in recs],
                n_images=len(cand['validation']['scores']['file']), reference_left_out=(ref.get('validation') or {}).get('left_out', []))
     (out/'decision.json').write_text(json.dumps(dec, indent=1) + '\n')
+    record_candidate(to/'history.json', r, dict(threshold=(fin.get('operating') or {}).get('threshold'), home_map50=cand['evaluation'].get('map50')), dec)
     if publish and (dec['release'] or force):
         to.mkdir(parents=True, exist_ok=True)
         for f in _ARTEFACTS:
