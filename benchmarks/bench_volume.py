@@ -86,7 +86,7 @@ def _compare(a:np.ndarray, b:np.ndarray, thr:float) -> dict:
 def main(argv=None):
     from tumor_detect.core import project_root, sample_dir
     from tumor_detect.readers import read_nifti
-    from tumor_detect.serving import cpu_peak_gflops, model_gflops, quantize_onnx
+    from tumor_detect.serving import cpu_flags, cpu_peak_gflops, model_gflops, quantize_onnx
     from tumor_detect.predict import Detector, read_stamp
     ref = project_root()/'models'/'reference'
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -117,7 +117,7 @@ def main(argv=None):
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('wall', 'cpu')} for k, v in runs.items()}
     gf, peak = model_gflops(a.pt, Detector.load(a.onnx).imgsz), cpu_peak_gflops()
     sc = {k: np.array(v[0]['scores']) for k, v in runs.items()}
-    flags = sorted(set(__import__('re').findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
+    flags = cpu_flags()
     ul = med['ultralytics']
     res = dict(slices=n, slice_px=list(side), threads=a.threads, repeats=a.repeats, gflop_per_slice=gf, threshold=thr,
                int8_model=str(int8) if built else a.int8, int8_built_for_this_run=built)

@@ -26,7 +26,7 @@ Writes the JSON summary to --out (models/reference/drift_budget.json is the comm
 
     nice -n 15 .venv/bin/python benchmarks/drift_budget.py --out models/reference/drift_budget.json
 """
-import csv, json, subprocess, time
+import csv, json, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -35,16 +35,12 @@ from tumor_detect.core import project_root
 from tumor_detect.drift import IMAGE_FEATURES, _ks, calibrate_null, cluster_ci, drift_tests, group_windows, image_features, null_threshold
 from tumor_detect.predict import read_image
 from tumor_detect.robustness import KINDS, _wilson, perturb
+from tumor_detect.serving import cpu_flags
 
 
 def _grey(path) -> np.ndarray:
     a = read_image(path)
     return a[..., 0] if a.ndim == 3 else a   # the slices are grey; one channel keeps them small
-
-
-def _cpu_flags() -> str:
-    r = subprocess.run("grep -o -E 'avx512[a-z_0-9]*|avx2' /proc/cpuinfo | sort -u", shell=True, capture_output=True, text=True)
-    return ' '.join(r.stdout.split())
 
 
 def _feats(imgs) -> pd.DataFrame:
@@ -188,7 +184,7 @@ def main(data:str='data/lgg', # normalised dataset whose manifest names each sli
         command='benchmarks/drift_budget.py ' + ' '.join(f'--{k} {v}' for k, v in dict(data=data, sequence=sequence, confirm=confirm, n_reference=n_reference,
                 size=size, n_null=n_null, n_windows=n_windows, n_power=n_power, power_patients=power_patients, severities=severities, alpha=alpha,
                 per_patient=per_patient, sites=sites, site_patients=site_patients, level=level, seed=seed).items()),
-        measured=time.strftime('%Y-%m-%d'), cpu_flags=_cpu_flags(), seconds=round(time.time() - t0, 1),
+        measured=time.strftime('%Y-%m-%d'), cpu_flags=' '.join(cpu_flags()), seconds=round(time.time() - t0, 1),
         features_s=round(ru.features_s, 1), null_s=round(ru.null_s, 1), power_s=round(power_s, 1),
         design=f'image features; statistic: a window\'s smallest feature p-value; reference: {n_reference} slices of the train patients; every null '
                'from windows of the train and valid patients, each window compared with the reference rows of other patients, and checked on '

@@ -7,13 +7,13 @@ elsewhere: read its speed in `bench_volume.py --openvino`.
 
     python benchmarks/guard_engines.py --out benchmarks/guard_engines.json
 """
-import argparse, json, re
+import argparse, json
 from pathlib import Path
 
 def main():
     from tumor_detect.core import project_root
     from tumor_detect.predict import Detector
-    from tumor_detect.serving import precision_guard
+    from tumor_detect.serving import cpu_flags, precision_guard
     ref = project_root()/'models'/'reference'
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--onnx', default=str(ref/'best.onnx')); ap.add_argument('--int8', default=str(ref/'best_int8.onnx'))
@@ -25,7 +25,7 @@ def main():
     for name, w, backend in variants:
         g = precision_guard(base, Detector.load(w, backend=backend, threads=a.threads), a.images, labels)
         res[name] = g; print(name, json.dumps({k: g[k] for k in ('map_delta', 'boxes_agree', 'max_conf_gap', 'p99_conf_gap', 'verdict_flips', 'ood_flips', 'passed')}))
-    res['cpu_flags'] = sorted(set(re.findall(r'avx512[a-z_0-9]*|avx2|amx[a-z_0-9]*', Path('/proc/cpuinfo').read_text())))
+    res['cpu_flags'] = cpu_flags()
     if a.out: Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
 
 if __name__ == '__main__': main()

@@ -16,7 +16,7 @@ import numpy as np
 from tumor_detect.core import rel_path
 
 def volumes(d:Path) -> dict:
-    "The five NIfTI variants of the MNI152 template, written under `d`; name -> path."
+    "The five NIfTI variants of the MNI152 template, written under `d`; name -> (path, the array written)."
     import nibabel as nib
     from nilearn import datasets
     t1, t2 = datasets.load_mni152_template(resolution=1), datasets.load_mni152_template(resolution=2)

@@ -11,7 +11,6 @@ verdict and OOD flips), with sensitivity and specificity of the slice verdict pe
 """
 import argparse, collections, csv, json, tempfile, time
 from pathlib import Path
-import numpy as np
 
 CANDIDATES = {
     'per_tail': {},                                                          # the default recipe
@@ -45,25 +44,11 @@ def _sens_spec(results:list, labels:Path, source:dict) -> dict:
     return {s: dict(sens=f'{c[0]}/{c[1]}', spec=f'{c[2]}/{c[3]}') for s, c in sorted(t.items())}
 
 
-def _guard(ra:list, rb:list, labels:Path, conf_tol:float=0.01, min_iou:float=0.9, map_tol:float=0.005) -> dict:
-    "`precision_guard`'s figures from answers already computed (the float32 ones once for every candidate)."
-    from tumor_detect.serving import _match, _verdicts, map50_95
-    serve = ra[0].threshold or 0.25
-    (_, ma), (_, mb) = map50_95(ra, labels), map50_95(rb, labels)
-    (i1, g1), (i2, g2) = _match(ra, rb, serve), _match(rb, ra, serve)
-    ious, gaps = np.concatenate([i1, i2]), np.concatenate([g1, g2]); ok = (ious > min_iou) & (gaps <= conf_tol)
-    v = _verdicts(ra, rb)
-    return dict(map50_95_ref=round(ma, 4), map_delta=round(mb - ma, 4), n_boxes=len(ious), boxes_agree=round(float(ok.mean()), 4),
-                max_conf_gap=round(float(gaps.max()), 4), p99_conf_gap=round(float(np.percentile(gaps, 99)), 4),
-                median_conf_gap=round(float(np.median(gaps)), 4), verdict_flips=v['verdict_flips'], ood_flips=v['ood_flips'],
-                passed=bool(abs(mb - ma) <= map_tol and ok.all()))
-
-
 def main(argv=None):
     from tumor_detect.core import project_root
     from tumor_detect.predict import Detector
     from tumor_detect.readers import _expand
-    from tumor_detect.serving import quantize_onnx
+    from tumor_detect.serving import guard_figures, quantize_onnx
     ref = project_root()/'models'/'reference'/'best.onnx'; ms = project_root()/'data'/'multisource'
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--onnx', default=str(ref)); ap.add_argument('--data', default=str(ms), help='combined dataset (manifest.csv, train/, valid/)')
@@ -81,7 +66,9 @@ def main(argv=None):
         kw = CANDIDATES[name]; t = time.time()
         q = quantize_onnx(a.onnx, ms/'train'/'images', d/f'{name}.onnx', n_calib=a.n_calib, **kw)
         rb = Detector.load(q, threads=a.threads)(files, conf=0.001)
-        out[name] = dict(args=kw, **_guard(ra, rb, labels), sens_spec=_sens_spec(rb, labels, source), seconds=round(time.time() - t))
+        g = guard_figures(ra, rb, labels, serve_conf=ra[0].threshold or 0.25)
+        keep = ('map50_95_ref', 'map_delta', 'n_boxes', 'boxes_agree', 'max_conf_gap', 'p99_conf_gap', 'median_conf_gap', 'verdict_flips', 'ood_flips', 'passed')
+        out[name] = dict(args=kw, **{k: g[k] for k in keep}, sens_spec=_sens_spec(rb, labels, source), seconds=round(time.time() - t))
         print(name, json.dumps(out[name]), flush=True)
     if a.json: Path(a.json).write_text(json.dumps(out, indent=1) + '\n')
     return out

@@ -655,10 +655,9 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
     xrows, xbits, groups = _external_rows(roots, near); bad_label = read_audit(audit, [home] + roots) if audit else {}
     home_twin = (hamming(xbits, hbits) <= near).any(1) if len(hrows) else np.zeros(len(xrows), bool)
     tumor = np.array([int(r['n_labels']) > 0 for _, r in xrows])
-    pins = splits
-    splits, free = np.full(len(xrows), '', dtype=object), groups >= 0
-    if free.any(): splits[free] = split_groups(groups[free], tumor[free].astype(int), {'test': test_frac, 'valid': val_frac}, seed)
-    if pins: pin_splits(pins, xrows, groups, splits)
+    dealt, free = np.full(len(xrows), '', dtype=object), groups >= 0
+    if free.any(): dealt[free] = split_groups(groups[free], tumor[free].astype(int), {'test': test_frac, 'valid': val_frac}, seed)
+    if splits: pin_splits(splits, xrows, groups, dealt)
     maps = {root: _cls_map(root, untyped) for root in roots}; hmap = _cls_map(home, untyped)
     tmp = dest.parent/f'.{dest.name}.tmp-{uuid.uuid4().hex[:8]}'; rows, excluded = [], []
     try:
@@ -669,10 +668,10 @@ def combine(dest:str, # where the combined dataset goes, e.g. data/combined
             why = 'twin of a home-dataset image' if home_twin[k] else 'untyped tumor dropped (untyped=drop)' if tumor[k] and maps[root] is None else ''
             if a := bad_label.get((root.name, r['sha256'])): why = f'label audit: {a}'       # after the split: other images keep theirs
             if why: excluded.append(dict(source=root.name, file=r['file'], reason=why)); continue
-            split, group = (r['split'], f"{root.name}:{r['patient']}") if r.get('patient') else (splits[k], f'{root.name}:{groups[k]}')
+            split, group = (r['split'], f"{root.name}:{r['patient']}") if r.get('patient') else (dealt[k], f'{root.name}:{groups[k]}')
             rows.append(dict(_copy_pair(root, r, tmp, split, maps[root] or {}, names), group=group))
         _write_combined(tmp, rows, excluded, names, dict(home=str(home), extra=[str(r) for r in roots], untyped=untyped,
-                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed, audit=str(audit), splits=str(pins)))
+                        val_frac=val_frac, test_frac=test_frac, near=near, seed=seed, audit=str(audit), splits=str(splits)))
         _swap_in(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
@@ -702,7 +701,7 @@ def pin_splits(path:str, # CSV with `source`, `sha256`, `split` (a combined data
               ) -> int:
     "Give every twin group holding a listed image that image's split; the number of listed images found."
     pins = {(r['source'], r['sha256']): r['split'] for r in csv.DictReader(open(path))}
-    if bad := {v for v in pins.values()} - {'train', 'valid', 'test'}: raise ValueError(f'{path}: unknown split(s) {sorted(bad)}; use train, valid or test')
+    if bad := set(pins.values()) - {'train', 'valid', 'test'}: raise ValueError(f'{path}: unknown split(s) {sorted(bad)}; use train, valid or test')
     by_group, n = {}, 0
     for k, (root, r) in enumerate(xrows):
         if groups[k] >= 0 and (s := pins.get((Path(root).name, r['sha256']))): by_group.setdefault(int(groups[k]), set()).add(s); n += 1
