@@ -20,7 +20,7 @@ def _view(img, side:int=256) -> np.ndarray:
 
 def _colour(a:np.ndarray, y:np.ndarray) -> float:
     "Residual of each colour channel after a straight-line fit on grey, relative to the grey contrast (0: grey or tinted)."
-    if a.shape[2] == 1 or ((a[..., 0] == a[..., 1]).all() and (a[..., 0] == a[..., 2]).all()): return 0.   # grey stored as RGB (every slice of a volume): residual 0 to float rounding, at half the checks' cost
+    if (a == a[..., :1]).all(): return 0.                              # grey, or grey stored as RGB (every volume slice): no fit needed
     yc = y - y.mean(); v = max(float((yc*yc).mean()), 1e-9)
     res = [float((c - c.mean() - yc*float((yc*(c - c.mean())).mean())/v).std()) for c in np.moveaxis(a, 2, 0)]
     return max(res)/max(float(y.std()), 1.)
