@@ -7,7 +7,7 @@ __all__ = ['IMG_EXTS', 'SAFE_DICOM_TAGS', 'to_rgb', 'read_image', 'dicom_meta', 
            'read_series']
 
 # %% ../nbs/13_readers.ipynb #rd000003
-import hashlib, importlib, re, sys
+import gzip, hashlib, importlib, re, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -223,10 +223,54 @@ class Series:
         "(name, frame, rgb, meta) per slice, the items a `Detector` scores; slice arrays are read here."
         return [(self.name, k, self[k], {}) for k in range(len(self))]
 
+# %% ../nbs/13_readers.ipynb #rd000031
+def _order_stats(v:np.ndarray, ranks:list, low:bool) -> list|None:
+    "Values of flat `v` at 0-based ascending `ranks`, selected from its low (or high) tail; None when that tail is not small."
+    n = v.size; need = max(ranks) + 1 if low else n - min(ranks)      # how many values from that end the ranks reach
+    if need > n//8: return None
+    step = max(1, n//(1 << 16)); sub = v[::step]                       # a strided subsample bounds the tail
+    j = min(sub.size - 1, int(np.ceil(need/step*1.5)) + 8)            # half as many again, and a few, beyond the ranks
+    b = np.partition(sub, j)[j] if low else np.partition(sub, sub.size - 1 - j)[sub.size - 1 - j]
+    m = v <= b if low else v >= b; c = int(np.count_nonzero(m))
+    if c < need: return None                                           # the bound missed
+    if c > n//8:                                                       # many ties at the bound: the ranks may all sit on it
+        strict = int(np.count_nonzero(v < b if low else v > b))
+        return [b]*len(ranks) if strict < (min(ranks) + 1 if low else n - max(ranks)) else None
+    k = [r if low else r - (n - c) for r in ranks]                     # ranks within the tail
+    return list(np.partition(v[m], k)[k])
+
+def _percentiles(v:np.ndarray, # any array; its values are flattened
+                 q # percentiles, 0 to 100
+                ) -> np.ndarray:
+    "`np.percentile(v, q)` (linear interpolation), to the bit, from the tails alone where the percentiles sit in small tails."
+    v = np.ravel(v, order='K'); q = np.asarray(q, np.float64)          # any memory order: the values are what counts
+    if v.size < 1 << 16 or v.dtype.kind != 'f' or np.isnan(v).any(): return np.percentile(v, q)
+    n = v.size; vi = (n - 1)*(q/100); lo = np.floor(vi); gamma = vi - lo; out = []
+    for x, g, qq in zip(lo.astype(np.intp), gamma, q):
+        st = _order_stats(v, [int(x), min(int(x) + 1, n - 1)], low=qq <= 50)
+        if st is None: return np.percentile(v, q)
+        a, b = np.asarray(st[0]), np.asarray(st[1]); d = b - a
+        out.append(np.subtract(b, d*(1 - g)) if g >= 0.5 else np.add(a, d*g))   # numpy's own lerp, both branches
+    return np.array(out, np.float64)
+
 # %% ../nbs/13_readers.ipynb #rd000011
 def _ornt_code(affine) -> str:
     "Orientation of a stored array as three letters (e.g. 'LPS'), from its affine."
     nib = lazy('nibabel'); return ''.join(nib.orientations.aff2axcodes(affine))
+
+def _gunzip(data:bytes) -> bytes:
+    "Decompress gzip bytes with ISA-L when `isal` is installed (about twice zlib's speed), else with the standard library."
+    try: from isal.igzip import decompress
+    except ImportError: decompress = gzip.decompress
+    return decompress(data)
+
+def _load_nifti(p:Path):
+    "A NIfTI-1 or NIfTI-2 image; a .gz file is decompressed in memory in one call instead of streamed through `gzip`."
+    nib = lazy('nibabel')
+    if not p.name.lower().endswith('.gz'): return nib.load(str(p))
+    data = _gunzip(p.read_bytes())
+    cls = nib.Nifti2Image if data[:4] in (b'\x1c\x02\x00\x00', b'\x00\x00\x02\x1c') else nib.Nifti1Image   # sizeof_hdr 540: NIfTI-2
+    return cls.from_bytes(data)
 
 def read_nifti(path, # NIfTI file (.nii / .nii.gz)
                axis:int|None=None, # axis of the canonical (RAS) array to slice along; None: 2, axial
@@ -234,7 +278,7 @@ def read_nifti(path, # NIfTI file (.nii / .nii.gz)
               ) -> Series:
     "A NIfTI volume reoriented to canonical RAS, windowed to its 0.5-99.5 percentiles, as a `Series` of uint8 RGB slices."
     nib = lazy('nibabel'); p = Path(path); _check_file(p)
-    try: img = nib.load(str(p))
+    try: img = _load_nifti(p)
     except Exception as e: raise ValueError(f'{p}: not a readable NIfTI file ({type(e).__name__}: {e})') from None
     stored = tuple(int(s) for s in img.shape)
     while len(stored) > 3 and stored[-1] == 1: stored = stored[:-1]
@@ -245,7 +289,7 @@ def read_nifti(path, # NIfTI file (.nii / .nii.gz)
     vol = np.asarray(can.dataobj, dtype=np.float32)
     axis = 2 if axis is None else axis
     if axis not in (0, 1, 2): raise ValueError(f'{p.name}: axis={axis}; use 0, 1 or 2 (2: axial)')
-    u8 = _window(vol, *np.percentile(vol, (0.5, 99.5)))
+    u8 = _window(vol, *_percentiles(vol, (0.5, 99.5)))
     st = np.moveaxis(u8, axis, 0)                                      # (slices, rows, cols): st[k] is the slice at k on `axis`
     rgb = np.repeat((np.rot90(st, axes=(1, 2)) if rotate else st)[..., None], 3, axis=3)   # grey to RGB once for the volume
     meta = dict(kind='nifti', shape=list(vol.shape), axis=axis, rotate=rotate, zooms=[float(z) for z in can.header.get_zooms()[:3]],
