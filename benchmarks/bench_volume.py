@@ -7,7 +7,10 @@ whether the engines answer alike (per-slice top score and the slice calls at the
 includes reading and windowing the NIfTI file; the baseline is handed the decoded slices. By default the volume is a
 synthetic skull-stripped head the size of a BraTS volume (155 axial slices of 240 x 240, the first and last 20 empty).
 The INT8 model is `--int8` (default models/reference/best_int8.onnx, which `tumor-detect quantize` builds); when that
-file is missing it is built into a temporary folder first, with the same recipe.
+file is missing it is built into a temporary folder first, with the same recipe. One further call of each ONNX Runtime
+engine is profiled (cProfile, process CPU time) with the images prepared inline, since cProfile sees one thread (the
+timed calls prepare them on a worker thread while the network runs); `ceiling_cpu` is the ratio that engine would
+reach if nothing but its network cost CPU time.
 
     python benchmarks/bench_volume.py                       # reference model, 2 threads, 3 repeats
     python benchmarks/bench_volume.py --volume some.nii.gz --threads 2 --repeats 5
@@ -45,12 +48,19 @@ t, c = time.perf_counter(), time.process_time(); scores = run()
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 if prof and kind != 'ultralytics':                                       # where predict_volume's CPU seconds go
     import cProfile, pstats
+    from concurrent.futures import Future
+    import tumor_detect.predict as P
+    class Inline:                                                        # cProfile sees one thread: prepare the images inline
+        def __enter__(self): return self
+        def __exit__(self, *a): pass
+        def submit(self, fn, x): f = Future(); f.set_result(fn(x)); return f
+    P.ThreadPoolExecutor = lambda n: Inline()
     pr = cProfile.Profile(time.process_time); pr.enable(); run(); pr.disable()
     st = pstats.Stats(pr).stats; total = sum(v[2] for v in st.values())
     cum = lambda *names: sum(v[3] for k, v in st.items() if k[2] in names)
     parts = dict(read_window=cum('read_nifti'), image_checks=cum('image_checks'),
                  network=cum('<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>'),
-                 letterbox=cum('letterbox'), nms_unletterbox=cum('postprocess', 'unletterbox'), ood=cum('score'))
+                 letterbox=cum('_net_input'), nms_unletterbox=cum('postprocess', 'unletterbox'), ood=cum('score'))
     parts['rest'] = total - sum(parts.values())
     extra['profile_cpu_s'] = {k: round(v, 3) for k, v in parts.items()}
 print('BENCH', json.dumps(dict(wall=wall, cpu=cpu, scores=scores, **extra)))
@@ -84,7 +94,7 @@ def _compare(a:np.ndarray, b:np.ndarray, thr:float) -> dict:
 
 
 def main(argv=None):
-    from tumor_detect.core import project_root, sample_dir
+    from tumor_detect.core import project_root, rel_path, sample_dir
     from tumor_detect.readers import read_nifti
     from tumor_detect.serving import cpu_flags, cpu_peak_gflops, model_gflops, quantize_onnx
     from tumor_detect.predict import Detector, read_stamp
@@ -96,6 +106,7 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--openvino', action='store_true', help='also time predict_volume on OpenVINO, float32 (same arithmetic) and BF16 (where the CPU has BF16 units: AMX or AVX-512 BF16); opt-in engines')
     ap.add_argument('--json', default='', help='also write the result here')
+    ap.add_argument('--note', default='', help='a line on the machine and its load, kept in the JSON beside the figures')
     a = ap.parse_args(argv)
     load0 = os.getloadavg()
     vol = Path(a.volume) if a.volume else synthetic_volume(Path(tempfile.mkdtemp())/'head.nii.gz')
@@ -120,7 +131,7 @@ def main(argv=None):
     flags = cpu_flags()
     ul = med['ultralytics']
     res = dict(slices=n, slice_px=list(side), threads=a.threads, repeats=a.repeats, gflop_per_slice=gf, threshold=thr,
-               int8_model=str(int8) if built else a.int8, int8_built_for_this_run=built)
+               int8_model=str(int8) if built else rel_path(a.int8), int8_built_for_this_run=built)
     for k in names:
         m, fw = med[k], runs[k][0]['forward']
         res[k] = dict(wall_s=round(m['wall'], 2), cpu_s=round(m['cpu'], 2), forward_passes=fw,
@@ -131,11 +142,14 @@ def main(argv=None):
                           not_scored_slices=runs[k][0]['not_scored'], profile_cpu_s=runs[k][0].get('profile_cpu_s'),
                           vs_ultralytics=_compare(sc['ultralytics'], sc[k], thr))
     for k in names[2:]: res[k]['vs_float'] = _compare(sc['predict_volume'], sc[k], thr)
+    for k in names[1:]:                                                   # the network alone, at no other cost: the most this engine could reach
+        if (pc := res[k].get('profile_cpu_s')): res[k]['ceiling_cpu'] = round(ul['cpu']/pc['network'], 2)
     res['int8_over_float'] = dict(cpu=round(med['predict_volume']['cpu']/med['predict_volume_int8']['cpu'], 2),
                                   wall=round(med['predict_volume']['wall']/med['predict_volume_int8']['wall'], 2))
     res.update(peak_gflop_s=dict(fp32=round(peak['fp32']*a.threads, 1), int8=round(peak['int8']*a.threads, 1)),
                peak_gflop_s_per_core=dict(fp32=peak['fp32'], int8=peak['int8']), peak_how=peak['how'], cpu_flags=flags,
-               load_average=dict(start=[round(x, 2) for x in load0], end=[round(x, 2) for x in os.getloadavg()]), nice=os.nice(0))
+               load_average=dict(start=[round(x, 2) for x in load0], end=[round(x, 2) for x in os.getloadavg()]), nice=os.nice(0),
+               **(dict(note=a.note) if a.note else {}))
     print(json.dumps(res, indent=1))
     for k in names[1:]:
         r = res[k]; pk = res['peak_gflop_s']['int8' if k.endswith('int8') else 'fp32']
