@@ -43,6 +43,22 @@ def _rates(calls:dict) -> dict:
     return out
 
 
+def table_md(out:dict, engines:list) -> str:
+    "Markdown: per split, source/sequence rows of slice sensitivity / specificity and a row of series figures, a column per engine."
+    f = lambda v: '-' if v is None else f'{v:.3f}'
+    md = ['| split | source/sequence | tumor / free slices | ' + ' | '.join(f'{e} sens / spec' for e in engines) + ' |',
+          '|---|---|---|' + '---|'*len(engines)]
+    for split, d in out['splits'].items():
+        f0 = d['engines']['float32']['by_sequence']
+        for g in f0:
+            cells = [f"{f(d['engines'][e]['by_sequence'][g]['sensitivity'])} / {f(d['engines'][e]['by_sequence'][g]['specificity'])}" for e in engines]
+            md.append(f"| {split} | {g} | {f0[g]['n_tumor']} / {f0[g]['n_free']} | " + ' | '.join(cells) + ' |')
+        s0 = d['engines']['float32']['series']
+        ser = [f"{f(d['engines'][e]['series']['sensitivity'])} / {f(d['engines'][e]['series']['specificity_runs'])}" for e in engines]
+        md.append(f"| {split} | LGG series (tumor series / tumor-free runs) | {s0['n_tumor']} / {s0['n_free_runs']} | " + ' | '.join(ser) + ' |')
+    return '\n'.join(md)
+
+
 def main(argv=None):
     from tumor_detect.core import project_root
     from tumor_detect.operating import _split_files, _tumor_flags, manifest_rows, read_stamp, source_families
@@ -79,17 +95,7 @@ def main(argv=None):
                 r['max_score_gap'] = round(float(np.abs(s - base[0]).max()), 4)
             res[name] = r; print(split, name, f'{took:.0f} s', json.dumps(r['series']), json.dumps({k: v for k, v in r.items() if 'changed' in k}), flush=True)
         out['splits'][split] = dict(n_slices=len(files), engines=res)
-    md = ['| split | source/sequence | tumor / free slices | ' + ' | '.join(f'{e} sens / spec' for e, _, _ in engines) + ' |',
-          '|---|---|---|' + '---|'*len(engines)]
-    for split, d in out['splits'].items():
-        f0 = d['engines']['float32']['by_sequence']
-        for g in f0:
-            cells = [f"{d['engines'][e]['by_sequence'][g]['sensitivity'] or 0:.3f} / {d['engines'][e]['by_sequence'][g]['specificity'] or 0:.3f}" for e, _, _ in engines]
-            md.append(f"| {split} | {g} | {f0[g]['n_tumor']} / {f0[g]['n_free']} | " + ' | '.join(cells) + ' |')
-        s0 = d['engines']['float32']['series']
-        ser = [f"{d['engines'][e]['series']['sensitivity']} / {d['engines'][e]['series']['specificity_runs']}" for e, _, _ in engines]
-        md.append(f"| {split} | LGG series (tumor series / tumor-free runs) | {s0['n_tumor']} / {s0['n_free_runs']} | " + ' | '.join(ser) + ' |')
-    out['table_md'] = '\n'.join(md); print(out['table_md'])
+    out['table_md'] = table_md(out, [e for e, _, _ in engines]); print(out['table_md'])
     if a.json: Path(a.json).write_text(json.dumps(out, indent=1) + '\n')
     return out
 
