@@ -240,7 +240,7 @@ def _order_stats(v:np.ndarray, ranks:list, low:bool) -> list|None:
     return list(np.partition(v[m], k)[k])
 
 def _percentiles(v:np.ndarray, # any array; its values are flattened
-                 q # percentiles, 0 to 100
+                 q # a sequence of percentiles, 0 to 100
                 ) -> np.ndarray:
     "`np.percentile(v, q)` (linear interpolation), to the bit, from the tails alone where the percentiles sit in small tails."
     v = np.ravel(v, order='K'); q = np.asarray(q, np.float64)          # any memory order: the values are what counts
