@@ -8,9 +8,8 @@ includes reading and windowing the NIfTI file; the baseline is handed the decode
 synthetic skull-stripped head the size of a BraTS volume (155 axial slices of 240 x 240, the first and last 20 empty).
 The INT8 model is `--int8` (default models/reference/best_int8.onnx, which `tumor-detect quantize` builds); when that
 file is missing it is built into a temporary folder first, with the same recipe. One further call of each ONNX Runtime
-engine is profiled (cProfile, process CPU time) with the images prepared inline, since cProfile sees one thread (the
-timed calls prepare them on a worker thread while the network runs); `ceiling_cpu` is the ratio that engine would
-reach if nothing but its network cost CPU time.
+engine is profiled (cProfile, process CPU time); `ceiling_cpu` is the ratio that engine would reach if nothing but its
+network cost CPU time.
 
     python benchmarks/bench_volume.py                       # reference model, 2 threads, 3 repeats
     python benchmarks/bench_volume.py --volume some.nii.gz --threads 2 --repeats 5
@@ -48,19 +47,12 @@ t, c = time.perf_counter(), time.process_time(); scores = run()
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 if prof and kind != 'ultralytics':                                       # where predict_volume's CPU seconds go
     import cProfile, pstats
-    from concurrent.futures import Future
-    import tumor_detect.predict as P
-    class Inline:                                                        # cProfile sees one thread: prepare the images inline
-        def __enter__(self): return self
-        def __exit__(self, *a): pass
-        def submit(self, fn, x): f = Future(); f.set_result(fn(x)); return f
-    P.ThreadPoolExecutor = lambda n: Inline()
     pr = cProfile.Profile(time.process_time); pr.enable(); run(); pr.disable()
     st = pstats.Stats(pr).stats; total = sum(v[2] for v in st.values())
     cum = lambda *names: sum(v[3] for k, v in st.items() if k[2] in names)
     parts = dict(read_window=cum('read_nifti'), image_checks=cum('image_checks'),
                  network=cum('<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>'),
-                 letterbox=cum('_net_input'), nms_unletterbox=cum('postprocess', 'unletterbox'), ood=cum('score'))
+                 letterbox=cum('letterbox'), nms_unletterbox=cum('postprocess', 'unletterbox'), ood=cum('score'))
     parts['rest'] = total - sum(parts.values())
     extra['profile_cpu_s'] = {k: round(v, 3) for k, v in parts.items()}
 print('BENCH', json.dumps(dict(wall=wall, cpu=cpu, scores=scores, **extra)))

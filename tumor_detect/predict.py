@@ -10,8 +10,6 @@ __all__ = ['STAMP_KEY', 'OOD_WARNING', 'SMALL_WARNING', 'SERIES_KINDS', 'Detecti
 
 # %% ../nbs/05_predict.ipynb #58b1a3ab
 import ast, base64, csv, hashlib, importlib, json, math, platform, time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -432,19 +430,6 @@ def _key(a:np.ndarray) -> bytes:
     "A digest of a decoded slice: identical slices (the blank ends of a volume) share one forward pass."
     return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest() + str(a.shape).encode()
 
-def _net_input(a:np.ndarray, imgsz:tuple) -> tuple:
-    "`letterbox(a, imgsz)` with the image as float32 CHW in [0, 1], the network's input."
-    lb, g, p = letterbox(a, imgsz); x = np.ascontiguousarray(lb.transpose(2, 0, 1), dtype=np.float32); x /= 255
-    return x, g, p
-
-def _ahead(ex, fn, xs:list, n:int):
-    "`fn` over `xs` on the executor `ex`, results in order, at most `n` submitted ahead of the one consumed."
-    q = deque()
-    for x in xs:
-        q.append(ex.submit(fn, x))
-        if len(q) > n: yield q.popleft().result()
-    while q: yield q.popleft().result()
-
 def _refusing(self) -> bool: return bool(self.refuse or (self.refuse is None and self.threshold is not None))
 
 def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annotate:bool=False, batch:int=16, max_det:int=300, embed:bool=False,
@@ -454,26 +439,19 @@ def _predict_items(self, items:list, conf:float|None=None, iou:float=0.5, annota
     embed = embed or (self.ood is not None and getattr(self.model, 'has_embedding', False))   # the OOD score needs it
     floor, keys, first, out = self.display_floor(conf), [_key(a) for _, _, a, _ in items], {}, {}
     for i, k in enumerate(keys): first.setdefault(k, i)
-    refusing, checks, pre = self._refusing(), {}, {}
-    def prepare(i):                                                   # per distinct image: its checks, its refusal, its network input
-        a = items[i][2]; c = image_checks(a) if refusing else None
-        why = refusal(a, checks=c) if prescreen and refusing else None
-        return c, why, None if why else _net_input(a, self.imgsz)
-    def forward(idx, lbs):
-        x = np.stack([l[0] for l in lbs])
+    checks = {i: image_checks(items[i][2]) for i in first.values()} if self._refusing() else {}   # once per distinct image
+    pre = {i: refusal(items[i][2], checks=c) for i, c in checks.items()} if prescreen else {}
+    todo = [i for i in first.values() if not pre.get(i)]             # each distinct slice once, those with a head to judge
+    for s in range(0, len(todo), batch):
+        idx = todo[s:s + batch]
+        lbs = [letterbox(items[i][2], self.imgsz) for i in idx]
+        x = np.ascontiguousarray(np.stack([l[0] for l in lbs]).transpose(0, 3, 1, 2), dtype=np.float32)
+        x /= 255
         raw, emb = self.model(x, embed=True) if embed else (self.model(x), [None]*len(idx))
         top = raw[:, 4:].max((1, 2)) if raw.shape[2] else np.zeros(len(raw))   # the image score: before any floor or NMS
         for i, (_, g, p), det, e, t in zip(idx, lbs, postprocess(raw, floor, iou, max_det), emb, top):
             bx = unletterbox(det[:, :4], g, p, items[i][2].shape[:2])
             out[i] = ([(*map(float, b), int(c), float(sc), float(tc)) for b, sc, c, tc in zip(bx, det[:, 4], det[:, 5], det[:, 6])], e, float(t))
-    uniq, idx, lbs = list(first.values()), [], []                   # each distinct slice once
-    with ThreadPoolExecutor(1) as ex:                                 # the next images are prepared while the network runs
-        for i, (c, why, lb) in zip(uniq, _ahead(ex, prepare, uniq, 2*batch)):
-            if c is not None: checks[i] = c
-            if why: pre[i] = why; continue                            # refused unseen: no network
-            idx.append(i); lbs.append(lb)
-            if len(idx) == batch: forward(idx, lbs); idx, lbs = [], []
-        if idx: forward(idx, lbs)
     res = []
     for (name, frame, a, meta), k in zip(items, keys):
         if why := pre.get(first[k]):                                  # refused unseen: no boxes, no score
