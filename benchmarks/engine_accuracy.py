@@ -15,32 +15,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _score(weights, backend, files, threads:int) -> np.ndarray:
-    from tumor_detect.predict import Detector
-    d = Detector.load(weights, backend=backend, threads=threads)
-    return np.array([r.top_score for i in range(0, len(files), 64) for r in d(files[i:i + 64])])
-
-
-def _series(scores, tumor, files, rule:dict) -> dict:
-    "Series verdict and truth per LGG patient series (the stored pattern), and per tumor-free run of a tumor series (`series_table`)."
-    from tumor_detect.operating import series_groups, series_table
+def _series(sc:dict, rule:dict) -> tuple:
+    "The `series_table` of a scored split (LGG patient series by the rule's pattern, and tumor-free runs of tumor series), its verdicts and rates."
+    from tumor_detect.operating import series_groups, series_rates, series_table
     from tumor_detect.predict import series_verdict
-    groups, _ = series_groups(files, rule['pattern'])
-    return {(name, kind, i): (bool(series_verdict(sc, rule)['tumor_present']), bool(lab))
-            for i, (name, sc, lab, kind) in enumerate(series_table(scores, tumor, groups, margin=2))}
-
-
-def _rates(calls:dict) -> dict:
-    "Series sensitivity and specificity (Wilson 95 %) over whole series, and specificity over tumor-free runs."
-    from tumor_detect.evaluate import _wilson
-    out = {}
-    for part, keep in (('series', lambda k: k[1] != 'run'), ('runs', lambda k: k[1] == 'run')):
-        v = [c for k, c in calls.items() if keep(k)]
-        y = np.array([t for _, t in v], bool); h = np.array([c for c, _ in v], bool)
-        tp, tn = int((h & y).sum()), int((~h & ~y).sum()); nt, nf = int(y.sum()), int((~y).sum())
-        if part == 'series': out.update(n_tumor=nt, sensitivity=round(tp/nt, 4) if nt else None, sensitivity_ci=_wilson(tp, nt), n_free_series=nf)
-        else: out.update(n_free_runs=nf, specificity_runs=round(tn/nf, 4) if nf else None, specificity_runs_ci=_wilson(tn, nf))
-    return out
+    tab = series_table(sc['score'], sc['tumor'], series_groups(sc['file'], rule['pattern'])[0], margin=2)
+    calls = {(name, kind, i): bool(series_verdict(s, rule)['tumor_present']) for i, (name, s, _, kind) in enumerate(tab)}
+    whole, runs = series_rates([t for t in tab if t[3] != 'run'], rule), series_rates([t for t in tab if t[3] == 'run'], rule)
+    rates = dict(n_tumor=whole['n_tumor'], sensitivity=whole['sensitivity'], sensitivity_ci=whole['sensitivity_ci'], n_free_series=whole['n_free'],
+                 n_free_runs=runs['n_free'], specificity_runs=runs['specificity'], specificity_runs_ci=runs['specificity_ci'])
+    return calls, {k: bool(t[2]) for k, t in zip(calls, tab)}, rates
 
 
 def table_md(out:dict, engines:list) -> str:
@@ -61,43 +45,39 @@ def table_md(out:dict, engines:list) -> str:
 
 def main(argv=None):
     from tumor_detect.core import project_root
-    from tumor_detect.operating import _split_files, _tumor_flags, manifest_rows, read_stamp, source_families
-    from tumor_detect.release import group_table
+    from tumor_detect.operating import read_stamp
+    from tumor_detect.release import validation_table
     from tumor_detect.serving import cpu_flags
     ref = project_root()/'models'/'reference'
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--onnx', default=str(ref/'best.onnx')); ap.add_argument('--int8', default=str(ref/'best_int8.onnx'))
     ap.add_argument('--data', default=str(project_root()/'data'/'multisource'/'data.yaml'))
-    ap.add_argument('--splits', default='val test'); ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--splits', default='val test')
     ap.add_argument('--no-bf16', action='store_true', help='leave out OpenVINO BF16 (slow where the CPU has no BF16 units)')
     ap.add_argument('--json', default='')
     a = ap.parse_args(argv)
-    stamp = read_stamp(a.onnx); thr = float(stamp['threshold']); rule = dict(stamp['series'])
-    rule.setdefault('pattern', json.loads((ref/'series_rule.json').read_text())['pattern'])
+    stamp = read_stamp(a.onnx); thr, rule = float(stamp['threshold']), dict(stamp['series'])
+    if 'pattern' not in rule: raise SystemExit(f'{a.onnx}: its series rule has no pattern; refit it with `tumor-detect operating --series REGEX`')
     engines = [('float32', a.onnx, None)] + ([('int8', a.int8, None)] if Path(a.int8).is_file() else []) + ([] if a.no_bf16 else [('openvino-bf16', a.onnx, 'openvino-bf16')])
-    root = Path(a.data).resolve().parent; out = dict(threshold=thr, series_rule=rule['rule'] if 'rule' in rule else rule, cpu_flags=cpu_flags(), splits={})
+    out = dict(threshold=thr, series_rule=rule.get('rule', rule), cpu_flags=cpu_flags(), splits={})
     for split in a.splits.split():
-        files = _split_files(a.data, split); rows = manifest_rows(root, files); y = _tumor_flags(files)
-        fam = source_families(r.get('source', '?') for r in rows)
-        grp = np.array([f"{fam[r.get('source', '?')]}/{r.get('sequence') or 'mixed'}" for r in rows])
-        pat = [r.get('patient', '') for r in rows]; names = [str(f) for f in files]
         res, base = {}, None
         for name, w, backend in engines:
-            t = time.perf_counter(); s = _score(w, backend, files, a.threads); took = time.perf_counter() - t
-            tab = {r['group']: r for r in group_table(s, y, grp, thr, pat, n_boot=200)}
-            ser = _series(s, y, names, rule); r = dict(seconds=round(took, 1), by_sequence=tab, series=_rates(ser))
-            if base is None: base = (s, ser)
+            t = time.perf_counter(); v = validation_table(w, a.data, split, backend=backend); took = time.perf_counter() - t
+            sc = v['scores']; s, y = np.array(sc['score']), np.array(sc['tumor'], bool)
+            calls, truth, rates = _series(sc, rule)
+            r = dict(seconds=round(took, 1), by_sequence={g['group']: g for g in v['by_sequence']}, series=rates)
+            if base is None: base = (s, calls)
             else:
                 v0, v1 = base[0] >= thr, s >= thr; ch = v0 != v1
                 r['slice_verdicts_changed'] = dict(n=int(ch.sum()), of=len(s), now_right=int((v1 == y)[ch].sum()), now_wrong=int((v1 != y)[ch].sum()))
-                sc = [k for k in ser if ser[k][0] != base[1][k][0]]
-                r['series_verdicts_changed'] = dict(n=len(sc), of=len(ser), now_right=sum(ser[k][0] == ser[k][1] for k in sc), which=[f'{k[0]} ({k[1]})' for k in sc])
+                moved = [k for k in calls if calls[k] != base[1][k]]
+                r['series_verdicts_changed'] = dict(n=len(moved), of=len(calls), now_right=sum(calls[k] == truth[k] for k in moved), which=[f'{k[0]} ({k[1]})' for k in moved])
                 r['max_score_gap'] = round(float(np.abs(s - base[0]).max()), 4)
             res[name] = r; print(split, name, f'{took:.0f} s', json.dumps(r['series']), json.dumps({k: v for k, v in r.items() if 'changed' in k}), flush=True)
-        out['splits'][split] = dict(n_slices=len(files), engines=res)
+        out['splits'][split] = dict(n_slices=len(s), engines=res)
     out['table_md'] = table_md(out, [e for e, _, _ in engines]); print(out['table_md'])
     if a.json: Path(a.json).write_text(json.dumps(out, indent=1) + '\n')
     return out
-
 
 if __name__ == '__main__': main()

@@ -168,13 +168,14 @@ def validation_table(weights:str, # `.pt` or `.onnx` model (carries its threshol
                      batch:int=16, # slices per forward pass
                      n_boot:int=500, # AUC bootstrap resamples
                      sources:str='', # only these sources (space separated); '' = all
+                     backend:str|None=None # the engine (`Detector.load`'s `backend`, e.g. 'openvino-bf16'); None: the file's own
                     ) -> dict:
     "Score a split through the served Detector and tabulate it by source and by source/sequence."
     from tumor_detect.operating import read_stamp, scores_embeddings, manifest_rows, source_families, _split_files, _tumor_flags
     from tumor_detect.predict import Detector
     files = _split_files(data, split); root = Path(data).resolve().parent; row = manifest_rows(root, files)
     if sources: files, row = map(list, zip(*[(f, r) for f, r in zip(files, row) if r.get('source') in sources.split()]))
-    s, _ = scores_embeddings(Detector.load(weights), files, batch); y = _tumor_flags(files)
+    s, _ = scores_embeddings(Detector.load(weights, backend=backend), files, batch); y = _tumor_flags(files)
     thr = float(read_stamp(weights).get('threshold', 0.25)) if thr < 0 else float(thr)
     fam = source_families(r.get('source', '?') for r in row)
     sc = dict(file=[rel_path(f) for f in files], score=np.round(s, 5).tolist(), tumor=y.tolist(),
